@@ -1,0 +1,385 @@
+"""The `toolroute` command line.
+
+Heavy libraries load inside the commands that need them, so `toolroute --help` stays fast.
+Errors from the packages become one friendly line on stderr and exit code 2, here at the
+edge and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.settings import Settings
+from apidb import IMPORT_FORMATS, APIDoc, CatalogError, CatalogStore
+
+if TYPE_CHECKING:
+    from retriever import Hit, HybridRetriever
+
+app = typer.Typer(
+    name="toolroute",
+    help="Natural language in, a verified API call out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+apis_app = typer.Typer(help="Manage the API catalog.", no_args_is_help=True)
+index_app = typer.Typer(help="Build the search index.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
+app.add_typer(apis_app, name="apis")
+app.add_typer(index_app, name="index")
+app.add_typer(bench_app, name="bench")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+HubOption = Annotated[str | None, typer.Option("--hub", help="Only APIs from this hub.")]
+
+
+class ImportFormat(str, Enum):
+    apibench = "apibench"
+    openai_tools = "openai-tools"
+    openapi = "openapi"
+
+
+class Mode(str, Enum):
+    hybrid = "hybrid"
+    bm25 = "bm25"
+    dense = "dense"
+
+
+class BenchHub(str, Enum):
+    all = "all"
+    huggingface = "huggingface"
+    torchhub = "torchhub"
+    tensorflowhub = "tensorflowhub"
+
+
+class BenchSplit(str, Enum):
+    all = "all"
+    dev = "dev"
+    heldout = "heldout"
+    train = "train"
+
+
+assert {f.value for f in ImportFormat} == set(IMPORT_FORMATS)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+@contextmanager
+def edge() -> Iterator[None]:
+    """Turn the packages' errors into one line on stderr and exit code 2."""
+    from retriever import RetrieverError
+
+    try:
+        yield
+    except (CatalogError, RetrieverError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()
+
+
+def open_store() -> CatalogStore:
+    """The catalog, seeded with the APIBench APIs the first time a data dir is used."""
+    from apidb.bundled import seed_default_catalog
+
+    store = CatalogStore(settings().catalog_path)
+    seed_default_catalog(store)
+    return store
+
+
+def open_retriever(store: CatalogStore, *, show_progress: bool) -> HybridRetriever:
+    from retriever import HybridRetriever
+    from retriever.embedder import SentenceTransformerEmbedder
+
+    config = settings()
+    embedder = SentenceTransformerEmbedder(config.embedder_model)
+    with progress_bar("Building the search index", show_progress) as tick:
+        return HybridRetriever.open(
+            store, embedder, config.index_dir, config.retriever_config(), progress=tick
+        )
+
+
+def _rich_progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr (never on stdout, which may be JSON)."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with _rich_progress() as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def doc_summary(doc: APIDoc) -> dict[str, Any]:
+    return {
+        "id": doc.id,
+        "hub": doc.hub,
+        "kind": doc.kind,
+        "domain": doc.domain,
+        "name": doc.name,
+        "call": doc.call,
+        "description": doc.description,
+        "version": doc.version,
+    }
+
+
+def hit_summary(rank: int, hit: Hit) -> dict[str, Any]:
+    return {"rank": rank, **doc_summary(hit.doc), "score": hit.score, "ranks": hit.ranks}
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    logging.getLogger("faiss").setLevel(logging.ERROR)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What you want to do, in your words.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="How many APIs to return (1-100).")] = 5,
+    hub: HubOption = None,
+    mode: Annotated[Mode, typer.Option(help="hybrid, or one side alone.")] = Mode.hybrid,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find the APIs that match a request."""
+    with edge():
+        store = open_store()
+        retriever = open_retriever(store, show_progress=not as_json)
+        hits = retriever.search(query, k, hub=hub, mode=mode.value)
+    if as_json:
+        print_json(
+            {
+                "query": query,
+                "hub": hub,
+                "k": k,
+                "mode": mode.value,
+                "hits": [hit_summary(rank, hit) for rank, hit in enumerate(hits, start=1)],
+            }
+        )
+        return
+    table = Table(title=f"APIs for: {query}", show_lines=False)
+    for column in ("#", "score", "id", "domain", "call"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(hits, start=1):
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.doc.id, hit.doc.domain, hit.doc.call)
+    out.print(table)
+
+
+@index_app.command("build")
+def index_build(as_json: JsonFlag = False) -> None:
+    """Index the whole catalog from scratch (BM25 + dense)."""
+    from retriever import HybridRetriever
+    from retriever.embedder import SentenceTransformerEmbedder
+
+    with edge():
+        config = settings()
+        store = open_store()
+        embedder = SentenceTransformerEmbedder(config.embedder_model)
+        retriever = HybridRetriever(store, embedder, config.index_dir, config.retriever_config())
+        with progress_bar("Embedding API docs", not as_json) as tick:
+            stats = retriever.build(progress=tick)
+    result = {
+        "docs": stats.docs,
+        "seconds": round(stats.seconds, 2),
+        "index_dir": str(config.index_dir),
+        "embedder": embedder.name,
+        "index_type": config.index_type,
+    }
+    if as_json:
+        print_json(result)
+    else:
+        out.print(
+            f"Indexed {stats.docs:,} APIs in {stats.seconds:.1f} s "
+            f"({embedder.name}, {config.index_type}) -> {config.index_dir}"
+        )
+
+
+@apis_app.command("import")
+def apis_import(
+    file: Annotated[Path, typer.Argument(help="The file to import.")],
+    fmt: Annotated[ImportFormat, typer.Option("--format", help="The file's format.")],
+    hub: Annotated[
+        str | None, typer.Option(help="Hub to file the APIs under (default: from the file).")
+    ] = None,
+    no_index: Annotated[
+        bool, typer.Option("--no-index", help="Do not update the search index now.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add or update APIs from a file. All of it is applied, or none of it."""
+    from apidb import load_file
+
+    with edge():
+        docs = load_file(file, fmt.value, hub=hub)
+        store = open_store()
+        summary = store.upsert_many(docs)
+        indexed = 0
+        if not no_index and (settings().index_dir / "manifest.json").exists():
+            indexed = open_retriever(store, show_progress=False).sync()
+    result = {
+        "file": str(file),
+        "format": fmt.value,
+        "added": summary.added,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "indexed": indexed,
+    }
+    if as_json:
+        print_json(result)
+    else:
+        out.print(
+            f"Imported {len(docs)} APIs from {file}: {summary.added} added, "
+            f"{summary.updated} updated, {summary.unchanged} unchanged."
+        )
+
+
+@apis_app.command("list")
+def apis_list(
+    hub: HubOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """List APIs in the catalog, ordered by id."""
+    with edge():
+        store = open_store()
+        docs = store.list_docs(hub=hub, limit=limit, offset=offset)
+        total = store.count(hub=hub)
+    if as_json:
+        print_json({"total": total, "offset": offset, "apis": [doc_summary(d) for d in docs]})
+        return
+    table = Table(title=f"{total:,} APIs" + (f" in {hub}" if hub else ""))
+    for column in ("id", "kind", "domain", "call", "v"):
+        table.add_column(column, overflow="fold")
+    for doc in docs:
+        table.add_row(doc.id, doc.kind, doc.domain, doc.call, str(doc.version))
+    out.print(table)
+
+
+@apis_app.command("rm")
+def apis_rm(
+    doc_id: Annotated[str, typer.Argument(metavar="ID", help="The API's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove an API from the catalog (and from the index at its next use)."""
+    with edge():
+        open_store().delete(doc_id)
+    if as_json:
+        print_json({"deleted": doc_id})
+    else:
+        out.print(f"Removed {doc_id}.")
+
+
+@bench_app.command("retrieval")
+def bench_retrieval(
+    hub: Annotated[BenchHub, typer.Option(help="Which APIBench hub.")] = BenchHub.all,
+    split: Annotated[
+        BenchSplit,
+        typer.Option(help="all questions, the dev 20%, the held-out 80%, or torchhub train."),
+    ] = BenchSplit.all,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recall, MRR, domain accuracy and latency of bm25, dense and hybrid on APIBench."""
+    from retriever.benchmark import all_hubs, run_retrieval_benchmark
+    from retriever.embedder import SentenceTransformerEmbedder
+
+    with edge():
+        config = settings()
+        embedder = SentenceTransformerEmbedder(config.embedder_model)
+        with _question_progress(not as_json) as progress:
+            result = run_retrieval_benchmark(
+                open_store(),
+                embedder,
+                hubs=all_hubs(hub.value),
+                split=split.value,
+                config=config.retriever_config(),
+                progress=progress,
+            )
+    for by_mode in result.figures.values():
+        for figures in by_mode.values():
+            figures.update(build_s=result.build_seconds, peak_rss_mb=result.peak_rss_mb)
+    if as_json:
+        print_json(result.figures)
+        return
+    table = Table(
+        title=f"Retrieval on APIBench ({split.value} questions; index of {result.docs:,} APIs "
+        f"built in {result.build_seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB)"
+    )
+    columns = ("recall@1", "recall@5", "recall@10", "mrr", "domain@1", "p50_ms", "p99_ms")
+    for column in ("hub", "mode", "n", *columns):
+        table.add_column(column, justify="right")
+    for hub_name, by_mode in result.figures.items():
+        for mode, figures in by_mode.items():
+            row = [f"{figures[c]:.3f}" if c[0] != "p" else f"{figures[c]:.1f}" for c in columns]
+            table.add_row(hub_name, mode, str(figures["n"]), *row)
+    out.print(table)
+
+
+@contextmanager
+def _question_progress(
+    enabled: bool,
+) -> Iterator[Callable[[str, int], Any] | None]:
+    if not enabled:
+        yield None
+        return
+    with _rich_progress() as bar:
+
+        @contextmanager
+        def per_run(label: str, total: int) -> Iterator[Callable[[], None]]:
+            task = bar.add_task(label, total=total)
+            yield lambda: bar.advance(task)
+            bar.remove_task(task)
+
+        yield per_run
+
+
+def main() -> None:
+    _setup_logging()
+    app()
+
+
+if __name__ == "__main__":
+    main()

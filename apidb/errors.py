@@ -1,0 +1,38 @@
+"""Errors raised by the API catalog.
+
+    CatalogError
+    ├── LoaderError          an import file could not be read or normalised
+    ├── DocNotFoundError     no doc with that id
+    └── DocExistsError       a doc with that id is already in the catalog
+
+Every loader validates a whole file before anything is written, so a LoaderError means
+the catalog was left as it was.
+"""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Base class for every error the catalog raises."""
+
+
+class LoaderError(CatalogError):
+    """An import file is malformed; the message names the file position and the problem."""
+
+
+class DocNotFoundError(CatalogError, KeyError):
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(doc_id)
+        self.doc_id = doc_id
+
+    def __str__(self) -> str:
+        return f"no API with id {self.doc_id!r} in the catalog"
+
+
+class DocExistsError(CatalogError):
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(doc_id)
+        self.doc_id = doc_id
+
+    def __str__(self) -> str:
+        return f"an API with id {self.doc_id!r} is already in the catalog (use update)"

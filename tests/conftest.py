@@ -1,0 +1,59 @@
+"""Shared fixtures. The real embedder loads once per session; indexes are built once and
+copied per test, so tests that change the catalog never see each other's changes."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from apidb import APIDoc, CatalogStore
+from apidb.bundled import apibench_docs
+from retriever import HybridRetriever
+from retriever.embedder import SentenceTransformerEmbedder
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+def small_catalog_docs() -> list[APIDoc]:
+    """The 94 torchhub APIs plus the first 60 huggingface ones: two hubs, quick to embed."""
+    return apibench_docs("torchhub") + apibench_docs("huggingface")[:60]
+
+
+@pytest.fixture(scope="session")
+def small_index_dir(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Path:
+    root = tmp_path_factory.mktemp("small-index")
+    with CatalogStore(root / "catalog.db") as store:
+        store.upsert_many(small_catalog_docs())
+        HybridRetriever(store, embedder, root / "index").build()
+    return root
+
+
+@pytest.fixture
+def small_data(small_index_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the small catalog and its built index."""
+    target = tmp_path / "data"
+    shutil.copytree(small_index_dir, target)
+    return target
+
+
+@pytest.fixture
+def store(small_data: Path) -> Iterator[CatalogStore]:
+    with CatalogStore(small_data / "catalog.db") as catalog:
+        yield catalog
+
+
+@pytest.fixture
+def retriever(
+    store: CatalogStore, small_data: Path, embedder: SentenceTransformerEmbedder
+) -> HybridRetriever:
+    return HybridRetriever.open(store, embedder, small_data / "index")
