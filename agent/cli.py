@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -48,26 +48,26 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.
 HubOption = Annotated[str | None, typer.Option("--hub", help="Only APIs from this hub.")]
 
 
-class ImportFormat(str, Enum):
+class ImportFormat(StrEnum):
     apibench = "apibench"
     openai_tools = "openai-tools"
     openapi = "openapi"
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     hybrid = "hybrid"
     bm25 = "bm25"
     dense = "dense"
 
 
-class BenchHub(str, Enum):
+class BenchHub(StrEnum):
     all = "all"
     huggingface = "huggingface"
     torchhub = "torchhub"
     tensorflowhub = "tensorflowhub"
 
 
-class BenchSplit(str, Enum):
+class BenchSplit(StrEnum):
     all = "all"
     dev = "dev"
     heldout = "heldout"
@@ -320,6 +320,12 @@ def bench_retrieval(
         BenchSplit,
         typer.Option(help="all questions, the dev 20%, the held-out 80%, or torchhub train."),
     ] = BenchSplit.all,
+    reuse_index: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-index", help="Use the data dir's index instead of timing a fresh build."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Recall, MRR, domain accuracy and latency of bm25, dense and hybrid on APIBench."""
@@ -336,6 +342,7 @@ def bench_retrieval(
                 hubs=all_hubs(hub.value),
                 split=split.value,
                 config=config.retriever_config(),
+                index_dir=config.index_dir if reuse_index else None,
                 progress=progress,
             )
     for by_mode in result.figures.values():

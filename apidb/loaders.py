@@ -77,7 +77,9 @@ def load_text(text: str, fmt: str, *, hub: str | None = None, source: str = "") 
 # --------------------------------------------------------------------------- APIBench
 
 
-def load_apibench(lines: Iterable[str], *, hub: str | None = None, source: str = "") -> list[APIDoc]:
+def load_apibench(
+    lines: Iterable[str], *, hub: str | None = None, source: str = ""
+) -> list[APIDoc]:
     """Normalise APIBench records. Duplicate identities get a ``~2``, ``~3`` suffix.
 
     APIBench itself repeats some APIs (14 repeated calls in huggingface, 41 in
@@ -92,7 +94,9 @@ def load_apibench(lines: Iterable[str], *, hub: str | None = None, source: str =
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise LoaderError(f"{source or 'input'} line {lineno}: invalid JSON: {exc.msg}") from exc
+            raise LoaderError(
+                f"{source or 'input'} line {lineno}: invalid JSON: {exc.msg}"
+            ) from exc
         if not isinstance(record, dict):
             raise LoaderError(f"{source or 'input'} line {lineno}: expected a JSON object")
         for key in ("api_name", "api_call"):
@@ -271,7 +275,7 @@ def load_openapi(spec: Any, *, hub: str | None = None, source: str = "") -> list
     paths = spec.get("paths")
     if not isinstance(paths, dict) or not paths:
         raise LoaderError(f"{where}: the spec has no paths")
-    info = spec.get("info") if isinstance(spec.get("info"), dict) else {}
+    info: dict[str, Any] = spec["info"] if isinstance(spec.get("info"), dict) else {}
     spec_hub = hub or _slug(str(info.get("title") or "openapi"))
     servers = [s["url"] for s in spec.get("servers") or [] if isinstance(s, dict) and s.get("url")]
     docs = []
@@ -322,8 +326,8 @@ def _openapi_doc(
     body = operation.get("requestBody")
     if isinstance(body, dict):
         body = _resolve_ref(spec, body, where)
-        content = body.get("content") or {}
-        media = content.get("application/json") or next(iter(content.values()), {})
+        content: dict[str, Any] = body.get("content") or {}
+        media: Any = content.get("application/json") or next(iter(content.values()), {})
         if isinstance(media, dict) and media.get("schema"):
             properties["body"] = {**_resolve_ref(spec, media["schema"], where), "in": "body"}
             if body.get("required"):

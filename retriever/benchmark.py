@@ -97,7 +97,9 @@ class GoldIndex:
             self._by_name.setdefault((doc.hub, doc.name), set()).add(doc.id)
 
     def gold_ids(self, question: Question) -> set[str]:
-        probe = APIDoc(id="gold", hub=question.hub, kind="python", name="gold", call=question.gold_call)
+        probe = APIDoc(
+            id="gold", hub=question.hub, kind="python", name="gold", call=question.gold_call
+        )
         return self._by_call.get(call_key(probe)) or self._by_name.get(
             (question.hub, question.gold_name), set()
         )

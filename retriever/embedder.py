@@ -86,7 +86,11 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
+            import transformers
             from sentence_transformers import SentenceTransformer
+
+            # The per-load "Loading weights" bar is noise on a CLI's stderr.
+            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             return SentenceTransformer(str(path), device="cpu")
         except (OSError, ValueError, RuntimeError) as exc:

@@ -44,7 +44,14 @@ from retriever.config import (
 from retriever.dense import DenseIndex
 from retriever.embedder import Embedder, Vectors
 from retriever.errors import IndexStateError, QueryError
-from retriever.fusion import boost_by_domain, reciprocal_rank_fusion, weighted_fusion
+from retriever.fusion import (
+    Floats,
+    Ints,
+    domain_shares,
+    ranks,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+)
 from retriever.text import TEXT_VERSION, bm25_text, call_key, doc_views, tokenize
 
 logger = logging.getLogger("toolroute.retriever")
@@ -70,6 +77,18 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class _Layout:
+    """Per-position facts the scorer needs as arrays (position = BM25 corpus order)."""
+
+    keys: Ints  # FAISS key
+    domains: Ints  # domain id
+    groups: Ints  # id of the call text: docs with the same call are one API
+    n_domains: int
+    hub_positions: dict[str, Ints]
+    all_positions: Ints
+
+
+@dataclass(frozen=True, slots=True)
 class BuildStats:
     docs: int
     seconds: float
@@ -77,6 +96,20 @@ class BuildStats:
 
 class HybridRetriever:
     """Search the catalog. Thread-safe; create with `open()`."""
+
+    _ids: list[str]  # doc ids in BM25 corpus order
+    _pos: dict[str, int]  # doc id -> BM25 position
+    _keys: dict[str, int]  # doc id -> FAISS key
+    _docs_by_key: dict[int, APIDoc]
+    _versions: dict[str, int]
+    _tokens: list[list[str]]
+    _bm25: IncrementalBM25
+    _dense: DenseIndex
+    _next_key: int
+    _seq: int  # last catalog change applied
+    _layout_cache: _Layout | None
+    _domain_ids: dict[str, int]
+    _group_ids: dict[tuple[str, str], int]
 
     def __init__(
         self,
@@ -149,7 +182,8 @@ class HybridRetriever:
 
     @property
     def hubs(self) -> list[str]:
-        return sorted(self._hub_positions_cache())
+        with self._lock:
+            return sorted(self._layout().hub_positions)
 
     # ----------------------------------------------------------------- search
 
@@ -158,97 +192,136 @@ class HybridRetriever:
     ) -> list[Hit]:
         query = self._validate(query, k, mode)
         self.sync()
-        query_vector = self.embedder.encode([query])[0] if mode != "bm25" else None
+        # Embed outside the lock: it is the slow part, and needs no index state.
+        vector = self.embedder.encode([query])[0] if mode != "bm25" else None
         with self._lock:
-            hub_name = self._validate_hub(hub)
+            layout = self._layout()
+            hub_name = self._validate_hub(hub, layout)
             if not self._ids:
                 return []
-            dense = self._dense_candidates(query_vector, hub_name) if mode != "bm25" else {}
-            bm25 = self._bm25_candidates(query, hub_name) if mode != "dense" else {}
+            positions = layout.hub_positions[hub_name] if hub_name else layout.all_positions
+            dense = self._dense_scores(vector, positions, layout) if vector is not None else None
+            bm25 = self._bm25.get_scores(tokenize(query))[positions] if mode != "dense" else None
             if mode == "dense":
-                fused = dense
+                assert dense is not None
+                scores = np.where(np.isnan(dense), -np.inf, dense)
             elif mode == "bm25":
-                fused = bm25
+                assert bm25 is not None
+                scores = bm25
             else:
-                fused = self._fuse(dense, bm25)
-            return self._top_hits(fused, dense, bm25, k)
+                assert dense is not None and bm25 is not None
+                scores = self._fuse(dense, bm25, positions, layout)
+            return self._top_hits(positions, scores, dense, bm25, k, layout)
 
     def _validate(self, query: str, k: int, mode: str) -> str:
         if not isinstance(query, str) or not query.strip():
             raise QueryError("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
-            raise QueryError(f"the query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}")
+            raise QueryError(
+                f"the query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}"
+            )
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k must be between 1 and {MAX_K}, got {k}")
         if mode not in SEARCH_MODES:
-            raise QueryError(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
+            raise QueryError(
+                f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}"
+            )
         return query.strip()
 
-    def _validate_hub(self, hub: str | None) -> str | None:
+    @staticmethod
+    def _validate_hub(hub: str | None, layout: _Layout) -> str | None:
         if hub is None:
             return None
         name = hub.strip().lower()
-        known = self._hub_positions_cache()
-        if name not in known:
-            choices = ", ".join(sorted(known)) or "none: the catalog is empty"
+        if name not in layout.hub_positions:
+            choices = ", ".join(sorted(layout.hub_positions)) or "none: the catalog is empty"
             raise QueryError(f"unknown hub {hub!r}; known hubs: {choices}")
         return name
 
-    def _dense_candidates(self, vector: Vectors | None, hub: str | None) -> dict[int, float]:
-        assert vector is not None
-        allowed = None
-        if hub is not None:
-            positions = self._hub_positions_cache()[hub]
-            allowed = np.asarray([self._keys[self._ids[p]] for p in positions], dtype=np.int64)
-        keys, scores = self._dense.search(vector, self.config.candidates, allowed)
-        return {int(key): float(score) for key, score in zip(keys, scores, strict=True)}
+    def _dense_scores(self, vector: Vectors, positions: Ints, layout: _Layout) -> Floats:
+        """Cosine per position in `positions`; NaN where FAISS did not return the doc."""
+        allowed = None if len(positions) == len(self._ids) else layout.keys[positions]
+        keys, found = self._dense.search(vector, self.config.candidates, allowed)
+        scores = np.full(len(self._ids), np.nan)
+        scores[[self._pos[self._docs_by_key[int(key)].id] for key in keys]] = found
+        return scores[positions]
 
-    def _bm25_candidates(self, query: str, hub: str | None) -> dict[int, float]:
-        tokens = tokenize(query)
-        if not tokens:
-            return {}
-        scores = np.asarray(self._bm25.get_scores(tokens))
-        if hub is not None:
-            positions = np.asarray(self._hub_positions_cache()[hub], dtype=np.int64)
-        else:
-            positions = np.arange(len(self._ids))
-        hub_scores = scores[positions]
-        best = positions[np.argsort(-hub_scores, kind="stable")[: self.config.candidates]]
-        return {self._keys[self._ids[p]]: float(scores[p]) for p in best if scores[p] > 0}
-
-    def _fuse(self, dense: dict[int, float], bm25: dict[int, float]) -> dict[int, float]:
+    def _fuse(self, dense: Floats, bm25: Floats, positions: Ints, layout: _Layout) -> Floats:
         config = self.config
         if config.fusion == "rrf":
-            fused = reciprocal_rank_fusion([_ranked(dense), _ranked(bm25)], config.rrf_k)
+            fused = reciprocal_rank_fusion([ranks(dense), ranks(bm25)], config.rrf_k)
         else:
             fused = weighted_fusion(dense, bm25, config.dense_weight)
-        return boost_by_domain(
+        if not config.domain_weight:
+            return fused
+        domains = layout.domains[positions]
+        # Each distinct API votes once: APIBench repeats some calls dozens of times
+        # (tensorflowhub lists ssd_mobilenet_v2/2 26 times) and copies would swamp the vote.
+        groups = layout.groups[positions] if config.collapse_duplicates else positions
+        shares = domain_shares(
             fused,
-            lambda key: self._docs_by_key[key].domain,
-            weight=config.domain_weight,
+            domains,
+            groups,
             top=config.domain_top,
             temperature=config.domain_temperature,
+            n_domains=layout.n_domains,
         )
+        boosted: Floats = fused + config.domain_weight * shares[domains]
+        return boosted
 
     def _top_hits(
-        self, fused: dict[int, float], dense: dict[int, float], bm25: dict[int, float], k: int
+        self,
+        positions: Ints,
+        scores: Floats,
+        dense: Floats | None,
+        bm25: Floats | None,
+        k: int,
+        layout: _Layout,
     ) -> list[Hit]:
-        dense_rank = {key: rank for rank, key in enumerate(_ranked(dense), start=1)}
-        bm25_rank = {key: rank for rank, key in enumerate(_ranked(bm25), start=1)}
+        dense_rank = ranks(dense) if dense is not None else None
+        bm25_rank = ranks(np.where(bm25 > 0, bm25, np.nan)) if bm25 is not None else None
         hits: list[Hit] = []
-        seen_calls: set[tuple[str, str]] = set()
-        for key in _ranked(fused):
-            doc = self._docs_by_key[key]
+        seen: set[int] = set()
+        for index in np.argsort(-scores, kind="stable"):
+            if not np.isfinite(scores[index]):
+                break
+            position = int(positions[index])
             if self.config.collapse_duplicates:
-                identity = call_key(doc)
-                if identity in seen_calls:
+                group = int(layout.groups[position])
+                if group in seen:
                     continue
-                seen_calls.add(identity)
-            ranks = {"bm25": bm25_rank.get(key), "dense": dense_rank.get(key)}
-            hits.append(Hit(doc=doc, score=round(fused[key], 6), ranks=ranks))
+                seen.add(group)
+            hit_ranks = {
+                "bm25": _rank_or_none(bm25_rank, index),
+                "dense": _rank_or_none(dense_rank, index),
+            }
+            doc = self._docs_by_key[int(layout.keys[position])]
+            hits.append(Hit(doc=doc, score=round(float(scores[index]), 6), ranks=hit_ranks))
             if len(hits) == k:
                 break
         return hits
+
+    def _layout(self) -> _Layout:
+        """Per-position arrays for scoring, rebuilt after the catalog changes."""
+        if self._layout_cache is None:
+            hub_positions: dict[str, list[int]] = {}
+            keys, domains, groups = [], [], []
+            for position, doc_id in enumerate(self._ids):
+                key = self._keys[doc_id]
+                doc = self._docs_by_key[key]
+                hub_positions.setdefault(doc.hub, []).append(position)
+                keys.append(key)
+                domains.append(self._domain_ids.setdefault(doc.domain, len(self._domain_ids)))
+                groups.append(self._group_ids.setdefault(call_key(doc), len(self._group_ids)))
+            self._layout_cache = _Layout(
+                keys=np.asarray(keys, dtype=np.int64),
+                domains=np.asarray(domains, dtype=np.int64),
+                groups=np.asarray(groups, dtype=np.int64),
+                n_domains=len(self._domain_ids),
+                hub_positions={h: np.asarray(p, dtype=np.int64) for h, p in hub_positions.items()},
+                all_positions=np.arange(len(self._ids), dtype=np.int64),
+            )
+        return self._layout_cache
 
     # ----------------------------------------------------------------- updates
 
@@ -267,10 +340,9 @@ class HybridRetriever:
             self._remove(doc.id)
         if changed:
             self._insert(changed, self._embed_docs(changed, None))
-        if (
-            self.config.index_type == "hnsw"
-            and len(self._dense.removed) > _HNSW_COMPACT_RATIO * max(len(self._ids), 1)
-        ):
+        if self.config.index_type == "hnsw" and len(
+            self._dense.removed
+        ) > _HNSW_COMPACT_RATIO * max(len(self._ids), 1):
             self._compact_dense()
         return len(removed) + len(changed)
 
@@ -284,13 +356,9 @@ class HybridRetriever:
             self._pos[doc.id] = len(self._ids)
             self._ids.append(doc.id)
             self._tokens.append(tokenize(bm25_text(doc)))
+            self._bm25.add(self._tokens[-1])
         self._dense.add(keys, vectors)
-        if self._bm25 is None:
-            self._bm25 = IncrementalBM25(self._tokens[-len(docs):]) if docs else None
-        else:
-            for tokens in self._tokens[-len(docs):]:
-                self._bm25.add(tokens)
-        self._hub_pos = None
+        self._layout_cache = None
 
     def _remove(self, doc_id: str) -> None:
         position = self._pos.pop(doc_id)
@@ -302,12 +370,8 @@ class HybridRetriever:
         for later in self._ids[position:]:
             self._pos[later] -= 1
         self._dense.remove([key])
-        if self._bm25 is not None:
-            if self._ids:
-                self._bm25.remove(position)
-            else:
-                self._bm25 = None
-        self._hub_pos = None
+        self._bm25.remove(position)
+        self._layout_cache = None
 
     def _compact_dense(self) -> None:
         docs = [self._docs_by_key[self._keys[doc_id]] for doc_id in self._ids]
@@ -333,26 +397,21 @@ class HybridRetriever:
         mean = vectors.reshape(len(docs), views, -1).mean(axis=1) if docs else vectors
         return np.ascontiguousarray(mean, dtype=np.float32)
 
-    def _hub_positions_cache(self) -> dict[str, list[int]]:
-        if self._hub_pos is None:
-            hubs: dict[str, list[int]] = {}
-            for position, doc_id in enumerate(self._ids):
-                hubs.setdefault(self._docs_by_key[self._keys[doc_id]].hub, []).append(position)
-            self._hub_pos = hubs
-        return self._hub_pos
-
     def _reset_state(self) -> None:
-        self._ids: list[str] = []  # BM25 corpus order
-        self._pos: dict[str, int] = {}
-        self._keys: dict[str, int] = {}
-        self._docs_by_key: dict[int, APIDoc] = {}
-        self._versions: dict[str, int] = {}
-        self._tokens: list[list[str]] = []
-        self._bm25: IncrementalBM25 | None = None
+        self._ids = []
+        self._pos = {}
+        self._keys = {}
+        self._docs_by_key = {}
+        self._versions = {}
+        self._tokens = []
+        self._bm25 = IncrementalBM25([])
         self._dense = DenseIndex(self.embedder.dim, self.config.index_type)
         self._next_key = 0
         self._seq = 0
-        self._hub_pos: dict[str, list[int]] | None = None
+        self._layout_cache = None
+        # Grow-only ids for domains and call texts, so ids stay valid across changes.
+        self._domain_ids = {}
+        self._group_ids = {}
 
     # ----------------------------------------------------------------- persistence
 
@@ -417,7 +476,7 @@ class HybridRetriever:
             self._pos[doc_id] = len(self._ids)
             self._ids.append(doc_id)
             self._tokens.append(doc_tokens)
-        self._bm25 = IncrementalBM25(self._tokens) if self._tokens else None
+        self._bm25 = IncrementalBM25(self._tokens)
         if len(self._dense) != len(self._ids):
             raise IndexStateError(
                 f"the FAISS index holds {len(self._dense)} vectors for {len(self._ids)} docs"
@@ -431,7 +490,9 @@ class HybridRetriever:
     def _read_manifest(self) -> dict[str, Any]:
         manifest = _read_json(self.index_dir / _MANIFEST)
         if manifest.get("format") != FORMAT_VERSION:
-            raise IndexStateError(f"index format {manifest.get('format')!r} is not {FORMAT_VERSION}")
+            raise IndexStateError(
+                f"index format {manifest.get('format')!r} is not {FORMAT_VERSION}"
+            )
         embedder = manifest.get("embedder") or {}
         if embedder.get("fingerprint") != self.embedder.fingerprint:
             raise IndexStateError(
@@ -443,7 +504,8 @@ class HybridRetriever:
             raise IndexStateError("the index was built with another text scheme")
         if manifest.get("index_type") != self.config.index_type:
             raise IndexStateError(
-                f"the index is {manifest.get('index_type')!r}, configured {self.config.index_type!r}"
+                f"the index is {manifest.get('index_type')!r}, "
+                f"configured {self.config.index_type!r}"
             )
         for name, expected in (manifest.get("checksums") or {}).items():
             path = self.index_dir / name
@@ -465,8 +527,10 @@ class HybridRetriever:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _ranked(scores: dict[int, float]) -> list[int]:
-    return sorted(scores, key=lambda key: (-scores[key], key))
+def _rank_or_none(rank: Ints | None, index: int) -> int | None:
+    if rank is None or not rank[index]:
+        return None
+    return int(rank[index])
 
 
 def _sha256(path: Path) -> str:

@@ -49,14 +49,24 @@ def test_apibench_records_match_their_source_lines() -> None:
             "torch.hub.load(repo_or_dir='facebookresearch/pytorchvideo', model='slow_r50')",
             "torchhub/facebookresearch/pytorchvideo/slow_r50",
         ),
-        ("torchhub", "MiDaS", "torch.hub.load('intel-isl/MiDaS', 'DPT_Large')", "torchhub/intel-isl/MiDaS/DPT_Large"),
+        (
+            "torchhub",
+            "MiDaS",
+            "torch.hub.load('intel-isl/MiDaS', 'DPT_Large')",
+            "torchhub/intel-isl/MiDaS/DPT_Large",
+        ),
         (
             "tensorflowhub",
             "model_id",
             "hub.KerasLayer('https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/4')",
             "tensorflowhub/google/imagenet/mobilenet_v2_100_224/feature_vector/4",
         ),
-        ("huggingface", "facebook/bart-large-cnn", "pipeline('summarization', model='facebook/bart-large-cnn')", "huggingface/facebook/bart-large-cnn"),
+        (
+            "huggingface",
+            "facebook/bart-large-cnn",
+            "pipeline('summarization', model='facebook/bart-large-cnn')",
+            "huggingface/facebook/bart-large-cnn",
+        ),
     ],
 )
 def test_apibench_ids_name_the_api(hub: str, name: str, call: str, expected: str) -> None:
@@ -115,7 +125,11 @@ def test_openapi_operations_become_http_docs() -> None:
     [
         ("apibench", '{"api_name": "a", "api_call": "f()"}\n{not json', "line 2: invalid JSON"),
         ("apibench", '{"api_call": "f()", "framework": "PyTorch"}', "missing 'api_name'"),
-        ("apibench", '{"api_name": "a", "api_call": "f()", "framework": "?"}', "cannot tell the hub"),
+        (
+            "apibench",
+            '{"api_name": "a", "api_call": "f()", "framework": "?"}',
+            "cannot tell the hub",
+        ),
         ("apibench", "[1, 2]", "expected a JSON object"),
         ("openai-tools", "{broken", "invalid JSON"),
         ("openai-tools", '[{"description": "no name"}]', "invalid function name"),

@@ -2,51 +2,66 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from retriever.fusion import (
-    boost_by_domain,
-    domain_shares,
-    reciprocal_rank_fusion,
-    weighted_fusion,
-)
+from retriever.fusion import domain_shares, ranks, reciprocal_rank_fusion, weighted_fusion
+
+NAN = float("nan")
+
+
+def arr(*values: float) -> np.ndarray:  # type: ignore[type-arg]
+    return np.asarray(values, dtype=np.float64)
 
 
 def test_weighted_fusion_normalises_bm25_and_floors_missing_dense() -> None:
-    fused = weighted_fusion({1: 0.9, 2: 0.5}, {2: 10.0, 3: 5.0}, dense_weight=0.8)
-    assert fused[1] == pytest.approx(0.8 * 0.9)
-    assert fused[2] == pytest.approx(0.8 * 0.5 + 0.2 * 1.0)
-    # Only BM25 found doc 3: it gets the lowest dense score seen (0.5), not zero.
-    assert fused[3] == pytest.approx(0.8 * 0.5 + 0.2 * 0.5)
+    fused = weighted_fusion(arr(0.9, 0.5, NAN), arr(0.0, 10.0, 5.0), dense_weight=0.8)
+    assert fused[0] == pytest.approx(0.8 * 0.9)
+    assert fused[1] == pytest.approx(0.8 * 0.5 + 0.2 * 1.0)
+    # Only BM25 found doc 2: it gets the lowest dense score seen (0.5), not zero.
+    assert fused[2] == pytest.approx(0.8 * 0.5 + 0.2 * 0.5)
 
 
 def test_weighted_fusion_with_one_side_empty() -> None:
-    assert weighted_fusion({1: 0.3}, {}, 0.8) == {1: pytest.approx(0.24)}
-    assert weighted_fusion({}, {1: 2.0}, 0.8) == {1: pytest.approx(0.2)}
+    assert weighted_fusion(arr(0.3), arr(0.0), 0.8) == pytest.approx([0.24])
+    assert weighted_fusion(arr(NAN), arr(2.0), 0.8) == pytest.approx([0.2])
+
+
+def test_ranks_are_one_based_and_skip_nan() -> None:
+    assert ranks(arr(0.1, 0.9, NAN, 0.5)).tolist() == [3, 1, 0, 2]
 
 
 def test_reciprocal_rank_fusion() -> None:
-    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1]], k=10)
-    assert fused[1] == pytest.approx(1 / 11 + 1 / 12)
-    assert fused[3] == pytest.approx(1 / 13 + 1 / 11)
-    assert fused[2] == pytest.approx(1 / 12)
-    assert sorted(fused, key=fused.__getitem__, reverse=True) == [1, 3, 2]
+    fused = reciprocal_rank_fusion([ranks(arr(3, 2, 1)), ranks(arr(2, NAN, 3))], k=10)
+    assert fused[0] == pytest.approx(1 / 11 + 1 / 12)
+    assert fused[1] == pytest.approx(1 / 12)
+    assert fused[2] == pytest.approx(1 / 13 + 1 / 11)
+    assert np.argsort(-fused).tolist() == [0, 2, 1]
 
 
 def test_domain_shares_softmax_vote() -> None:
-    domains = {1: "a", 2: "a", 3: "b"}
-    shares = domain_shares({1: 1.0, 2: 0.9, 3: 0.95}, domains.__getitem__, top=3, temperature=0.1)
+    shares = domain_shares(
+        arr(1.0, 0.9, 0.95),
+        np.asarray([0, 0, 1]),
+        np.asarray([0, 1, 2]),
+        top=3,
+        temperature=0.1,
+        n_domains=2,
+    )
     expected_a = 1 + math.exp(-1.0)
     expected_b = math.exp(-0.5)
-    assert shares["a"] == pytest.approx(expected_a / (expected_a + expected_b))
-    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares[0] == pytest.approx(expected_a / (expected_a + expected_b))
+    assert shares.sum() == pytest.approx(1.0)
 
 
-def test_domain_boost_can_reorder_towards_the_majority_domain() -> None:
-    # Doc 3 is best alone, but two nearly-as-good docs agree on domain "a".
-    domains = {1: "a", 2: "a", 3: "b"}
-    scores = {1: 0.60, 2: 0.59, 3: 0.61}
-    boosted = boost_by_domain(scores, domains.__getitem__, weight=0.2, top=3, temperature=0.1)
-    assert max(boosted, key=boosted.__getitem__) == 1
-    unchanged = boost_by_domain(scores, domains.__getitem__, weight=0.0, top=3, temperature=0.1)
-    assert unchanged == scores
+def test_one_api_listed_many_times_votes_once() -> None:
+    # Candidates 1-3 are copies of one API (group 7) in domain 1; candidate 0 is domain 0.
+    shares = domain_shares(
+        arr(0.9, 0.9, 0.9, 0.9),
+        np.asarray([0, 1, 1, 1]),
+        np.asarray([3, 7, 7, 7]),
+        top=10,
+        temperature=0.1,
+        n_domains=2,
+    )
+    assert shares.tolist() == pytest.approx([0.5, 0.5])

@@ -192,7 +192,9 @@ def test_rrf_fusion_is_selectable(
     assert any("MiDaS" in i for i in ids(rrf.search("depth from a single image", 3)))
 
 
-def test_an_empty_catalog_returns_no_hits(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+def test_an_empty_catalog_returns_no_hits(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
     with CatalogStore(tmp_path / "catalog.db") as empty:
         retriever = HybridRetriever.open(empty, embedder, tmp_path / "index")
         assert retriever.search("anything", 5) == []

@@ -1,0 +1,161 @@
+"""The real `toolroute` command in a subprocess, against the full default catalog.
+
+The index is built once per session with `toolroute index build` (the real build of all
+1,726 APIs); tests that change the catalog work on a copy of that data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES
+
+TOOLROUTE = [sys.executable, "-m", "agent.cli"]
+
+
+def run(data_dir: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TOOLROUTE_DATA_DIR": str(data_dir), "NO_COLOR": "1", "COLUMNS": "200"}
+    result = subprocess.run(
+        [*TOOLROUTE, *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == expect, (result.stdout, result.stderr)
+    return result
+
+
+def run_json(data_dir: Path, *args: str) -> Any:
+    return json.loads(run(data_dir, *args, "--json").stdout)
+
+
+@pytest.fixture(scope="session")
+def built_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("cli-data")
+    build = run_json(data_dir, "index", "build")
+    assert build["docs"] == 1726
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(built_data_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(built_data_dir, copy)
+    return copy
+
+
+def test_search_json_returns_ranked_docs(built_data_dir: Path) -> None:
+    result = run_json(built_data_dir, "search", "summarize a news article")
+    hits = result["hits"]
+    assert [hit["rank"] for hit in hits] == [1, 2, 3, 4, 5]
+    assert hits[0]["score"] >= hits[-1]["score"]
+    assert any("Summarization" in hit["domain"] for hit in hits[:3])
+    assert {"id", "hub", "call", "domain", "description", "score", "ranks"} <= set(hits[0])
+
+
+def test_search_table_for_humans(built_data_dir: Path) -> None:
+    result = run(
+        built_data_dir, "search", "detect objects in a photo", "-k", "3", "--hub", "tensorflowhub"
+    )
+    assert "APIs for: detect objects in a photo" in result.stdout
+    assert "tensorflowhub/" in result.stdout
+
+
+def test_import_search_list_remove(data_dir: Path) -> None:
+    imported = run_json(
+        data_dir, "apis", "import", str(FIXTURES / "weather_tools.json"), "--format", "openai-tools"
+    )
+    assert (imported["added"], imported["updated"], imported["indexed"]) == (2, 0, 2)
+
+    hits = run_json(data_dir, "search", "what is the weather in Paris", "-k", "1")["hits"]
+    assert hits[0]["id"] == "functions/get_current_weather"
+
+    listed = run_json(data_dir, "apis", "list", "--hub", "functions")
+    assert listed["total"] == 2
+    assert [a["id"] for a in listed["apis"]] == [
+        "functions/convert_currency",
+        "functions/get_current_weather",
+    ]
+
+    again = run_json(
+        data_dir, "apis", "import", str(FIXTURES / "weather_tools.json"), "--format", "openai-tools"
+    )
+    assert (again["added"], again["unchanged"]) == (0, 2)
+
+    assert run_json(data_dir, "apis", "rm", "functions/get_current_weather") == {
+        "deleted": "functions/get_current_weather"
+    }
+    hits = run_json(data_dir, "search", "what is the weather in Paris", "-k", "5")["hits"]
+    assert "functions/get_current_weather" not in [hit["id"] for hit in hits]
+
+
+def test_openapi_import_is_searchable(data_dir: Path) -> None:
+    run(data_dir, "apis", "import", str(FIXTURES / "todo_openapi.yaml"), "--format", "openapi")
+    hits = run_json(data_dir, "search", "add a new item to my todo list", "--hub", "todo-service")
+    assert hits["hits"][0]["id"] == "todo-service/createTodo"
+    assert hits["hits"][0]["kind"] == "http"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", ""], "the query is empty"),
+        (["search", "   "], "the query is empty"),
+        (["search", "x" * 10_001], "the limit is 10,000"),
+        (["search", "images", "-k", "0"], "k must be between 1 and 100"),
+        (["search", "images", "-k", "101"], "k must be between 1 and 100"),
+        (["search", "images", "--hub", "pypi"], "unknown hub 'pypi'"),
+        (["apis", "rm", "huggingface/no-such-model"], "no API with id"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    built_data_dir: Path, args: list[str], message: str
+) -> None:
+    result = run(built_data_dir, *args, expect=2)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt", "message"),
+    [
+        ('[{"name": "ok_one"}, {"name": "ok_one"}]', "openai-tools", "duplicate ids"),
+        ('[{"name": "fine"}, {"description": "no name"}]', "openai-tools", "invalid function name"),
+        ("{oops", "openai-tools", "invalid JSON"),
+        (
+            '{"api_name": "a", "api_call": "f()", "framework": "PyTorch"}\n{bad',
+            "apibench",
+            "line 2",
+        ),
+    ],
+)
+def test_a_malformed_import_changes_nothing(
+    data_dir: Path, tmp_path: Path, content: str, fmt: str, message: str
+) -> None:
+    before = run_json(data_dir, "apis", "list", "--limit", "1")["total"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = run(data_dir, "apis", "import", str(bad), "--format", fmt, expect=2)
+    assert message in result.stderr
+    assert run_json(data_dir, "apis", "list", "--limit", "1")["total"] == before
+
+
+def test_bench_retrieval_json_shape(built_data_dir: Path) -> None:
+    figures = run_json(
+        built_data_dir, "bench", "retrieval", "--hub", "torchhub", "--split", "dev", "--reuse-index"
+    )
+    assert set(figures) == {"torchhub"}
+    assert set(figures["torchhub"]) == {"bm25", "dense", "hybrid"}
+    for mode in figures["torchhub"].values():
+        assert {"recall@1", "recall@5", "recall@10", "mrr", "domain@1", "p50_ms", "p99_ms"} <= set(
+            mode
+        )
+        assert mode["n"] == 37
+        assert 0 <= mode["recall@1"] <= mode["recall@5"] <= mode["recall@10"] <= 1
+    # A sanity floor far below the measured figures (BENCHMARKS.md): retrieval works at all.
+    assert figures["torchhub"]["hybrid"]["recall@10"] > 0.3
