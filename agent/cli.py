@@ -255,10 +255,13 @@ def apis_import(
     with edge():
         docs = load_file(file, fmt.value, hub=hub)
         store = open_store()
-        summary = store.upsert_many(docs)
-        indexed = 0
+        # Load an existing index before writing, so that sync() below indexes exactly
+        # this import (and a missing index is simply built at the next search).
+        retriever = None
         if not no_index and (settings().index_dir / "manifest.json").exists():
-            indexed = open_retriever(store, show_progress=False).sync()
+            retriever = open_retriever(store, show_progress=False)
+        summary = store.upsert_many(docs)
+        indexed = retriever.sync() if retriever is not None else 0
     result = {
         "file": str(file),
         "format": fmt.value,
@@ -345,15 +348,27 @@ def bench_retrieval(
                 index_dir=config.index_dir if reuse_index else None,
                 progress=progress,
             )
-    for by_mode in result.figures.values():
-        for figures in by_mode.values():
-            figures.update(build_s=result.build_seconds, peak_rss_mb=result.peak_rss_mb)
+    index_figures = {
+        "build_s": result.build_seconds,
+        "peak_rss_mb": result.peak_rss_mb,
+        "add_ms": result.add_ms,
+        "delete_ms": result.delete_ms,
+    }
+    report: dict[str, dict[str, dict[str, Any]]] = {
+        hub_name: {mode: {**figures, **index_figures} for mode, figures in by_mode.items()}
+        for hub_name, by_mode in result.figures.items()
+    }
     if as_json:
-        print_json(result.figures)
+        print_json(report)
         return
+    updates = (
+        f"; add one doc {result.add_ms:.0f} ms, delete {result.delete_ms:.0f} ms"
+        if result.add_ms is not None and result.delete_ms is not None
+        else ""
+    )
     table = Table(
         title=f"Retrieval on APIBench ({split.value} questions; index of {result.docs:,} APIs "
-        f"built in {result.build_seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB)"
+        f"built in {result.build_seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB{updates})"
     )
     columns = ("recall@1", "recall@5", "recall@10", "mrr", "domain@1", "p50_ms", "p99_ms")
     for column in ("hub", "mode", "n", *columns):

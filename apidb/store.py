@@ -217,6 +217,13 @@ class CatalogStore:
             conn.execute("DELETE FROM docs WHERE id = ?", (doc_id,))
             self._log(conn, doc_id, "delete", current.version)
 
+    def copy_to(self, path: str | Path) -> CatalogStore:
+        """A consistent copy of this catalog in a new file (SQLite's online backup)."""
+        target = CatalogStore(path)
+        with self._lock, target._lock:
+            self._conn.backup(target._conn)
+        return target
+
     # ----------------------------------------------------------------- metadata
 
     def get_meta(self, key: str) -> str | None:

@@ -155,6 +155,32 @@ class BenchResult:
     build_seconds: float
     peak_rss_mb: float
     docs: int
+    # Median ms to add (then delete) one doc and have the next search see it; None when
+    # the benchmark reused an index (it never changes a live catalog).
+    add_ms: float | None
+    delete_ms: float | None
+
+
+def measure_updates(retriever: HybridRetriever, rounds: int = 20) -> tuple[float, float]:
+    """Median latency of a catalog add + index sync, and of a delete + sync."""
+    adds, deletes = [], []
+    for round_number in range(rounds):
+        doc = APIDoc(
+            id=f"bench/probe-{round_number}",
+            hub="bench",
+            kind="function",
+            name=f"probe_{round_number}",
+            description=f"Benchmark probe number {round_number}: convert a recipe to metric units.",
+        )
+        started = time.perf_counter()
+        retriever.store.add(doc)
+        retriever.sync()
+        adds.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        retriever.store.delete(doc.id)
+        retriever.sync()
+        deletes.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(adds), 2), round(statistics.median(deletes), 2)
 
 
 def run_retrieval_benchmark(
@@ -169,12 +195,14 @@ def run_retrieval_benchmark(
 ) -> BenchResult:
     """Build a fresh index (timed) unless `index_dir` is given, then score every mode.
 
-    `progress(label, total)` may return a context-managed callback ticked once per question.
+    A fresh build works on a scratch copy of the catalog, where the benchmark also times
+    single-doc updates. `progress(label, total)` gives a callback ticked once per question.
     """
     with tempfile.TemporaryDirectory(prefix="toolroute-bench-") as scratch:
         started = time.perf_counter()
         if index_dir is None:
-            retriever = HybridRetriever(store, embedder, Path(scratch), config)
+            scratch_store = store.copy_to(Path(scratch) / "catalog.db")
+            retriever = HybridRetriever(scratch_store, embedder, Path(scratch) / "index", config)
             retriever.build()
         else:
             retriever = HybridRetriever.open(store, embedder, index_dir, config)
@@ -192,7 +220,18 @@ def run_retrieval_benchmark(
                 else:
                     with progress(f"{hub} {mode}", len(questions)) as tick:
                         figures[hub][mode] = evaluate(retriever, questions, mode, on_question=tick)
-        return BenchResult(figures, round(build_seconds, 2), round(peak_rss_mb, 1), len(retriever))
+        add_ms = delete_ms = None
+        if index_dir is None:
+            add_ms, delete_ms = measure_updates(retriever)
+            retriever.store.close()
+        return BenchResult(
+            figures,
+            round(build_seconds, 2),
+            round(peak_rss_mb, 1),
+            len(retriever),
+            add_ms,
+            delete_ms,
+        )
 
 
 def all_hubs(choice: str) -> list[str]:

@@ -96,9 +96,16 @@ def test_import_search_list_remove(data_dir: Path) -> None:
 
 def test_openapi_import_is_searchable(data_dir: Path) -> None:
     run(data_dir, "apis", "import", str(FIXTURES / "todo_openapi.yaml"), "--format", "openapi")
-    hits = run_json(data_dir, "search", "add a new item to my todo list", "--hub", "todo-service")
+    hits = run_json(
+        data_dir, "search", "create a todo item titled buy milk", "--hub", "todo-service"
+    )
     assert hits["hits"][0]["id"] == "todo-service/createTodo"
     assert hits["hits"][0]["kind"] == "http"
+    assert {hit["id"] for hit in hits["hits"]} == {
+        "todo-service/createTodo",
+        "todo-service/listTodos",
+        "todo-service/delete-todos-todo-id",
+    }
 
 
 @pytest.mark.parametrize(
