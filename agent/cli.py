@@ -366,13 +366,27 @@ def bench_retrieval(
         if result.add_ms is not None and result.delete_ms is not None
         else ""
     )
+    verb = "loaded" if reuse_index else "built"
     table = Table(
         title=f"Retrieval on APIBench ({split.value} questions; index of {result.docs:,} APIs "
-        f"built in {result.build_seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB{updates})"
+        f"{verb} in {result.build_seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB{updates})",
+        box=None,
+        padding=(0, 1),
     )
-    columns = ("recall@1", "recall@5", "recall@10", "mrr", "domain@1", "p50_ms", "p99_ms")
-    for column in ("hub", "mode", "n", *columns):
-        table.add_column(column, justify="right")
+    # Short headers so the table fits 80 columns when piped.
+    columns = {
+        "recall@1": "r@1",
+        "recall@5": "r@5",
+        "recall@10": "r@10",
+        "mrr": "MRR",
+        "domain@1": "dom@1",
+        "p50_ms": "p50ms",
+        "p99_ms": "p99ms",
+    }
+    table.add_column("hub", no_wrap=True)
+    table.add_column("mode", no_wrap=True)
+    for header in ("n", *columns.values()):
+        table.add_column(header, justify="right", no_wrap=True)
     for hub_name, by_mode in result.figures.items():
         for mode, figures in by_mode.items():
             row = [f"{figures[c]:.3f}" if c[0] != "p" else f"{figures[c]:.1f}" for c in columns]
