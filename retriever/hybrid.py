@@ -207,7 +207,7 @@ class HybridRetriever:
                 scores = np.where(np.isnan(dense), -np.inf, dense)
             elif mode == "bm25":
                 assert bm25 is not None
-                scores = bm25
+                scores = np.where(bm25 > 0, bm25, -np.inf)  # no shared term: no match
             else:
                 assert dense is not None and bm25 is not None
                 scores = self._fuse(dense, bm25, positions, layout)
@@ -249,7 +249,8 @@ class HybridRetriever:
     def _fuse(self, dense: Floats, bm25: Floats, positions: Ints, layout: _Layout) -> Floats:
         config = self.config
         if config.fusion == "rrf":
-            fused = reciprocal_rank_fusion([ranks(dense), ranks(bm25)], config.rrf_k)
+            matched = np.where(bm25 > 0, bm25, np.nan)
+            fused = reciprocal_rank_fusion([ranks(dense), ranks(matched)], config.rrf_k)
         else:
             fused = weighted_fusion(dense, bm25, config.dense_weight)
         if not config.domain_weight:

@@ -38,12 +38,17 @@ def small_index_dir(
     return root
 
 
+def private_copy(data_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a built data dir (catalog + index) that one test may change freely."""
+    target = tmp_path / "data"
+    shutil.copytree(data_dir, target)
+    return target
+
+
 @pytest.fixture
 def small_data(small_index_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the small catalog and its built index."""
-    target = tmp_path / "data"
-    shutil.copytree(small_index_dir, target)
-    return target
+    return private_copy(small_index_dir, tmp_path)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, private_copy
 
 TOOLROUTE = [sys.executable, "-m", "agent.cli"]
 
@@ -44,9 +43,7 @@ def built_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def data_dir(built_data_dir: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(built_data_dir, copy)
-    return copy
+    return private_copy(built_data_dir, tmp_path)
 
 
 def test_search_json_returns_ranked_docs(built_data_dir: Path) -> None:

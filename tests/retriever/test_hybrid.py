@@ -41,6 +41,12 @@ def test_every_mode_answers(retriever: HybridRetriever, mode: str) -> None:
     assert all(hit.doc.hub in {"torchhub", "huggingface"} for hit in hits)
 
 
+def test_bm25_mode_returns_only_docs_that_share_a_term(retriever: HybridRetriever) -> None:
+    assert retriever.search("xyzzy plugh", 5, mode="bm25") == []
+    hits = retriever.search("xyzzy depth", 5, mode="bm25")
+    assert hits and all(hit.ranks["bm25"] is not None for hit in hits)
+
+
 def test_hub_filter(retriever: HybridRetriever) -> None:
     hits = retriever.search("extract features from text", 10, hub="huggingface")
     assert hits and all(hit.doc.hub == "huggingface" for hit in hits)
