@@ -105,6 +105,17 @@ def test_openapi_import_is_searchable(data_dir: Path) -> None:
     }
 
 
+def test_a_corrupted_index_is_rebuilt_with_a_warning(data_dir: Path) -> None:
+    (data_dir / "index" / "dense.faiss").write_bytes(b"not a faiss index")
+    result = run(data_dir, "search", "summarize a news article", "--json")
+    assert "warning: rebuilding the search index" in result.stderr
+    assert "checksum mismatch" in result.stderr
+    assert len(json.loads(result.stdout)["hits"]) == 5
+    # The rebuilt index is saved: the next start loads it quietly.
+    again = run(data_dir, "search", "summarize a news article", "--json")
+    assert "warning" not in again.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
