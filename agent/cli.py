@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.settings import Settings
-from apidb import IMPORT_FORMATS, APIDoc, CatalogError, CatalogStore
+from apidb import APIDoc, CatalogError, CatalogStore
 
 if TYPE_CHECKING:
     from retriever import Hit, HybridRetriever
@@ -72,9 +72,6 @@ class BenchSplit(StrEnum):
     dev = "dev"
     heldout = "heldout"
     train = "train"
-
-
-assert {f.value for f in ImportFormat} == set(IMPORT_FORMATS)
 
 
 # --------------------------------------------------------------------------- plumbing

@@ -31,7 +31,7 @@ from apidb.bundled import APIBENCH_DIR, APIBENCH_FILES, APIBENCH_HUBS, TORCHHUB_
 from retriever.config import SEARCH_MODES, RetrieverConfig
 from retriever.embedder import Embedder
 from retriever.hybrid import HybridRetriever
-from retriever.text import call_key
+from retriever.text import call_key, normalise_call
 
 Split = Literal["all", "dev", "heldout", "train"]
 SPLITS: tuple[Split, ...] = ("all", "dev", "heldout", "train")
@@ -97,12 +97,8 @@ class GoldIndex:
             self._by_name.setdefault((doc.hub, doc.name), set()).add(doc.id)
 
     def gold_ids(self, question: Question) -> set[str]:
-        probe = APIDoc(
-            id="gold", hub=question.hub, kind="python", name="gold", call=question.gold_call
-        )
-        return self._by_call.get(call_key(probe)) or self._by_name.get(
-            (question.hub, question.gold_name), set()
-        )
+        by_call = self._by_call.get((question.hub, normalise_call(question.gold_call)))
+        return by_call or self._by_name.get((question.hub, question.gold_name), set())
 
 
 def evaluate(

@@ -62,6 +62,11 @@ def tokenize(text: str) -> list[str]:
     return stems
 
 
+def normalise_call(call: str) -> str:
+    """Call text with whitespace, a trailing period and the quote style ignored."""
+    return re.sub(r"\s+", "", call).rstrip(".").replace('"', "'")
+
+
 def call_key(doc: APIDoc) -> tuple[str, str]:
     """Docs with the same key are the same API listed twice (APIBench repeats some)."""
-    return doc.hub, re.sub(r"\s+", "", doc.call).rstrip(".").replace('"', "'") or doc.id
+    return doc.hub, normalise_call(doc.call) or doc.id
