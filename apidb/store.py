@@ -155,11 +155,6 @@ class CatalogStore:
             ).fetchall()
         return {hub: int(n) for hub, n in rows}
 
-    def versions(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._conn.execute("SELECT id, version FROM docs").fetchall()
-        return {doc_id: int(version) for doc_id, version in rows}
-
     # ----------------------------------------------------------------- change log
 
     def last_seq(self) -> int:

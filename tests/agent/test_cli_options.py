@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 from apidb import IMPORT_FORMATS
+from apidb.bundled import APIBENCH_HUBS
 from retriever import SEARCH_MODES
+from retriever.benchmark import SPLITS
 
 
 def test_cli_choices_match_the_packages() -> None:
-    from agent.cli import ImportFormat, Mode
+    from agent.cli import BenchHub, BenchSplit, ImportFormat, Mode
 
     assert {f.value for f in ImportFormat} == set(IMPORT_FORMATS)
     assert {m.value for m in Mode} == set(SEARCH_MODES)
+    assert {s.value for s in BenchSplit} == set(SPLITS)
+    assert {h.value for h in BenchHub} == {"all", *APIBENCH_HUBS}
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
