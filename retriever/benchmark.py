@@ -106,9 +106,10 @@ def evaluate(
     questions: list[Question],
     mode: str,
     *,
+    gold: GoldIndex | None = None,
     on_question: Callable[[], None] | None = None,
 ) -> dict[str, float]:
-    gold = GoldIndex(retriever.store.list_docs())
+    gold = gold or GoldIndex(retriever.store.list_docs())
     found_at: list[int | None] = []
     domain_hits = 0
     latencies = []
@@ -205,6 +206,7 @@ def run_retrieval_benchmark(
         build_seconds = time.perf_counter() - started
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         figures: dict[str, dict[str, dict[str, float]]] = {}
+        gold = GoldIndex(retriever.store.list_docs())
         for hub in hubs:
             questions = load_questions(hub, split)
             if not questions:
@@ -212,10 +214,12 @@ def run_retrieval_benchmark(
             figures[hub] = {}
             for mode in SEARCH_MODES[::-1]:  # bm25, dense, hybrid
                 if progress is None:
-                    figures[hub][mode] = evaluate(retriever, questions, mode)
+                    figures[hub][mode] = evaluate(retriever, questions, mode, gold=gold)
                 else:
                     with progress(f"{hub} {mode}", len(questions)) as tick:
-                        figures[hub][mode] = evaluate(retriever, questions, mode, on_question=tick)
+                        figures[hub][mode] = evaluate(
+                            retriever, questions, mode, gold=gold, on_question=tick
+                        )
         add_ms = delete_ms = None
         if index_dir is None:
             add_ms, delete_ms = measure_updates(retriever)

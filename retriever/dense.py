@@ -73,6 +73,21 @@ class DenseIndex:
         keep = [i for i, key in enumerate(keys[0]) if key >= 0 and int(key) not in self.removed]
         return keys[0][keep], scores[0][keep]
 
+    def compacted(self) -> DenseIndex:
+        """A new index holding only the live vectors (copied, not re-embedded)."""
+        keys = np.asarray(
+            [key for key in self._live_keys() if key not in self.removed], dtype=np.int64
+        )
+        fresh = DenseIndex(self.dim, self.index_type)
+        if len(keys):
+            vectors = np.stack([self._index.reconstruct(int(key)) for key in keys])
+            fresh.add(keys, np.ascontiguousarray(vectors, dtype=np.float32))
+        return fresh
+
+    def _live_keys(self) -> list[int]:
+        id_map = _faiss().vector_to_array(self._index.id_map)
+        return [int(key) for key in id_map]
+
     # ----------------------------------------------------------------- persistence
 
     def save(self, path: Path) -> None:

@@ -375,12 +375,7 @@ class HybridRetriever:
         self._layout_cache = None
 
     def _compact_dense(self) -> None:
-        docs = [self._docs_by_key[self._keys[doc_id]] for doc_id in self._ids]
-        self._dense = DenseIndex(self.embedder.dim, self.config.index_type)
-        self._dense.add(
-            np.asarray([self._keys[d.id] for d in docs], dtype=np.int64),
-            self._embed_docs(docs, None),
-        )
+        self._dense = self._dense.compacted()
 
     def _embed_docs(self, docs: list[APIDoc], progress: ProgressCallback | None) -> Vectors:
         """One vector per doc: the mean of its views' unit embeddings (= mean cosine)."""

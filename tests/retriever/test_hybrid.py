@@ -221,3 +221,34 @@ def test_langchain_adapter_returns_documents(retriever: HybridRetriever) -> None
     assert all(isinstance(d, Document) for d in documents)
     assert documents[0].metadata["hub"] == "torchhub"
     assert documents[0].metadata["call"] in documents[0].page_content
+
+
+class CountingEmbedder(OtherEmbedder):
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        super().__init__(inner)
+        self.fingerprint = inner.fingerprint
+        self.texts = 0
+
+    def encode(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        self.texts += len(texts)
+        return self.inner.encode(texts)
+
+
+def test_hnsw_compaction_copies_vectors_instead_of_re_embedding(
+    store: CatalogStore, tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    counting = CountingEmbedder(embedder)
+    config = RetrieverConfig(index_type="hnsw")
+    hnsw = HybridRetriever.open(store, counting, tmp_path / "hnsw", config)  # type: ignore[arg-type]
+    before = hnsw.search("depth from a single image", 3, hub="torchhub")
+    doomed = [d.id for d in store.list_docs(hub="huggingface")[:50]]  # > 25% of 154: compacts
+    for doc_id in doomed:
+        store.delete(doc_id)
+    counting.texts = 0
+    assert hnsw.sync() == len(doomed)
+    assert counting.texts == 0  # compaction embedded nothing
+    assert hnsw._dense.removed == set()  # and it did compact
+    assert len(hnsw._dense) == len(hnsw) == store.count()
+    after = hnsw.search("depth from a single image", 3, hub="torchhub")
+    assert ids(after) == ids(before)
+    assert not set(doomed) & set(ids(hnsw.search("text feature extraction", 20)))
