@@ -37,9 +37,11 @@ app = typer.Typer(
 apis_app = typer.Typer(help="Manage the API catalog.", no_args_is_help=True)
 index_app = typer.Typer(help="Build the search index.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
+router_app = typer.Typer(help="Inspect or reset the bandit router.", no_args_is_help=True)
 app.add_typer(apis_app, name="apis")
 app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")
+app.add_typer(router_app, name="router")
 
 out = Console()
 err = Console(stderr=True)
@@ -80,11 +82,13 @@ class BenchSplit(StrEnum):
 @contextmanager
 def edge() -> Iterator[None]:
     """Turn the packages' errors into one line on stderr and exit code 2."""
+    from agent.errors import AgentError
     from retriever import RetrieverError
+    from router import RouterError
 
     try:
         yield
-    except (CatalogError, RetrieverError) as exc:
+    except (CatalogError, RetrieverError, AgentError, RouterError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from exc
 
@@ -407,6 +411,153 @@ def _question_progress(
             bar.remove_task(task)
 
         yield per_run
+
+
+# --------------------------------------------------------------------------- ask
+
+
+@app.command()
+def ask(
+    query: Annotated[str, typer.Argument(help="What you want done, in your words.")],
+    arm: Annotated[
+        str | None, typer.Option("--arm", help="Use this arm instead of routing.")
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="Routing policy for this request (sla, linucb, ...)."),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many APIs to retrieve (1-100).")] = 5,
+    hub: HubOption = None,
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", help="Reward weights 'acc,cost,lat' for this request."),
+    ] = None,
+    no_execute: Annotated[
+        bool, typer.Option("--no-execute", help="Generate the call but do not run it.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Turn a request into a verified API call: retrieve, route, generate, execute, learn."""
+    from agent.pipeline import Pipeline
+    from router import RewardWeights
+
+    with edge():
+        reward_weights = RewardWeights.parse(weights) if weights else None
+        store = open_store()
+        retriever = open_retriever(store, show_progress=not as_json)
+        with Pipeline.open(settings(), retriever=retriever) as pipeline:
+            task = pipeline.run(
+                query,
+                hub=hub,
+                k=k,
+                arm=arm,
+                policy=policy,
+                weights=reward_weights,
+                execute=not no_execute,
+            )
+    if as_json:
+        print_json(task)
+        return
+    _print_task(task)
+
+
+def _print_task(task: dict[str, Any]) -> None:
+    table = Table(title=f"APIs for: {task['query']}", box=None, padding=(0, 1))
+    for column in ("#", "score", "id", "call"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(task["hits"], start=1):
+        table.add_row(str(rank), f"{hit['score']:.3f}", hit["id"], hit["call"])
+    out.print(table)
+    routing = task["routing"]
+    scores = ", ".join(
+        f"{name} {score:.3f}" if score is not None else f"{name} -"
+        for name, score in routing["scores"].items()
+    )
+    out.print(f"[bold]arm[/]       {task['arm']}  (policy {routing['policy']}: {scores or 'n/a'})")
+    for fallback in task["fallbacks"]:
+        out.print(f"[yellow]fallback[/]  {fallback['arm']} failed: {fallback['error']}")
+    out.print(f"[bold]call[/]      {task['call']}", highlight=False)
+    out.print(f"[bold]api[/]       {task['api_id'] or '(none: not in the catalog)'}")
+    execution = task["execution"]
+    if execution is not None:
+        colour = "green" if execution["status"] == "ok" else "red"
+        out.print(
+            f"[bold]execution[/] [{colour}]{execution['status']}[/] {execution['output']}",
+            highlight=False,
+        )
+    reward = "-" if task["reward"] is None else f"{task['reward']:.3f}"
+    out.print(
+        f"[bold]reward[/]    {reward}   latency {task['latency_ms']:.0f} ms   "
+        f"cost ${task['cost']:.6f}   task {task['task_id']}"
+    )
+
+
+@router_app.command("show")
+def router_show(as_json: JsonFlag = False) -> None:
+    """Per-arm pulls, mean reward, accuracy, cost and latency, and the active policy."""
+    stats = _open_router_stats()
+    if as_json:
+        print_json(stats)
+        return
+    weights = stats["weights"]
+    table = Table(
+        title=f"policy {stats['policy']} (weights acc {weights['accuracy']}, "
+        f"cost {weights['cost']}, lat {weights['latency']})"
+    )
+    for column in ("arm", "pulls", "reward", "accuracy", "cost", "latency ms", "infra fails"):
+        table.add_column(column, justify="right")
+    for name, arm in stats["arms"].items():
+        table.add_row(
+            name,
+            str(arm["pulls"]),
+            _fmt(arm["mean_reward"]),
+            _fmt(arm["accuracy"]),
+            _fmt(arm["mean_cost"], 6),
+            _fmt(arm["mean_latency_ms"], 0),
+            str(arm["infra_failures"]),
+        )
+    out.print(table)
+
+
+@router_app.command("reset")
+def router_reset(as_json: JsonFlag = False) -> None:
+    """Forget what the router learned (the active policy and weights stay)."""
+    with edge():
+        router = _open_router()
+        router.reset()
+        router.close()
+    if as_json:
+        print_json({"reset": True})
+    else:
+        out.print("Router state reset.")
+
+
+def _open_router() -> Any:
+    from agent.pool import load_pool
+    from router import Router
+
+    config = load_pool(settings())
+    return Router(
+        config.routed_arms(),
+        settings().router_path,
+        policy=config.router.policy,
+        params=config.router.params,
+        weights=config.reward.weights(),
+        scale=config.reward.scale,
+    )
+
+
+def _open_router_stats() -> dict[str, Any]:
+    with edge():
+        router = _open_router()
+        try:
+            return dict(router.stats())
+        finally:
+            router.close()
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def main() -> None:

@@ -9,9 +9,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.errors import ConfigError
 from retriever.config import RetrieverConfig
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
     embedder_model: Path | None = None  # a sentence-transformers model dir; default MiniLM
     index_type: Literal["flat", "hnsw"] = "flat"
     fusion: Literal["weighted", "rrf"] = "weighted"
+    # The default pool's `openai` arm (added only when a base URL is set).
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "default"
+    openai_mode: Literal["chat", "completions"] = "chat"
 
     @cached_property
     def catalog_path(self) -> Path:
@@ -44,6 +50,31 @@ class Settings(BaseSettings):
     @cached_property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @cached_property
+    def config_path(self) -> Path | None:
+        """`TOOLROUTE_CONFIG`, else `toolroute.toml` in the data dir if present."""
+        if self.config is not None:
+            return self.config
+        default = self.data_dir / "toolroute.toml"
+        return default if default.is_file() else None
+
+    @cached_property
+    def router_path(self) -> Path:
+        return self.data_dir / "router.db"
+
+    @cached_property
+    def tasks_path(self) -> Path:
+        """The task database (SQLite); `TOOLROUTE_DATABASE_URL` may name another file."""
+        url = self.database_url
+        if url is None:
+            return self.data_dir / "tasks.db"
+        if url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///"))
+        raise ConfigError(
+            f"TOOLROUTE_DATABASE_URL={url.split(':', 1)[0]}:... is not supported yet; "
+            "use sqlite:///PATH"
+        )
 
     def retriever_config(self) -> RetrieverConfig:
         return RetrieverConfig(index_type=self.index_type, fusion=self.fusion)

@@ -187,13 +187,28 @@ class HybridRetriever:
 
     # ----------------------------------------------------------------- search
 
+    def embed_query(self, query: str) -> Vectors:
+        """The query's embedding, for callers that also need it (the router's features)."""
+        vectors = self.embedder.encode([self._validate(query, 1, "dense")])
+        return np.asarray(vectors[0], dtype=np.float32)
+
     def search(
-        self, query: str, k: int = 5, *, hub: str | None = None, mode: SearchMode = "hybrid"
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        hub: str | None = None,
+        mode: SearchMode = "hybrid",
+        vector: Vectors | None = None,
     ) -> list[Hit]:
+        """The top `k` docs. `vector` is the query's embedding if the caller has it."""
         query = self._validate(query, k, mode)
         self.sync()
         # Embed outside the lock: it is the slow part, and needs no index state.
-        vector = self.embedder.encode([query])[0] if mode != "bm25" else None
+        if mode == "bm25":
+            vector = None
+        elif vector is None:
+            vector = self.embedder.encode([query])[0]
         with self._lock:
             layout = self._layout()
             hub_name = self._validate_hub(hub, layout)

@@ -1,1 +1,38 @@
-"""The bandit router that picks which LLM arm writes a call (see DESIGN.md)."""
+"""Which arm answers: bandit policies, the reward, persisted state, endpoint choice.
+
+from router import Router, RewardWeights
+"""
+
+from router.endpoints import EndpointFailure, EndpointPool
+from router.errors import (
+    AllEndpointsFailedError,
+    PolicyConfigError,
+    PolicyStateError,
+    RouterError,
+    UnknownPolicyError,
+)
+from router.policies import Policy, RouteContext
+from router.registry import POLICIES, POLICY_NAMES, make_policy
+from router.reward import RewardScale, RewardWeights, normalised, reward
+from router.router import Router, Selection
+
+__all__ = [
+    "POLICIES",
+    "POLICY_NAMES",
+    "AllEndpointsFailedError",
+    "EndpointFailure",
+    "EndpointPool",
+    "Policy",
+    "PolicyConfigError",
+    "PolicyStateError",
+    "RewardScale",
+    "RewardWeights",
+    "RouteContext",
+    "Router",
+    "RouterError",
+    "Selection",
+    "UnknownPolicyError",
+    "make_policy",
+    "normalised",
+    "reward",
+]

@@ -1,0 +1,79 @@
+"""Running (or, until the sandbox lands, checking) a generated call.
+
+`Executor` is the interface the pipeline calls; the sandboxed executor of the sandbox issue
+implements it too. `ValidationExecutor` is today's default: a call succeeds when it resolves
+to a catalog API and its arguments fit the API's schema. Nothing is run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from agent.apicall import APICall
+
+ExecutionStatus = Literal[
+    "ok", "api_error", "invalid_call", "blocked", "timeout", "oom", "infra_error"
+]
+EXECUTION_STATUSES: tuple[ExecutionStatus, ...] = (
+    "ok",
+    "api_error",
+    "invalid_call",
+    "blocked",
+    "timeout",
+    "oom",
+    "infra_error",
+)
+# Output kept with a task; longer output is cut.
+MAX_OUTPUT_CHARS = 4_000
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What happened when the call ran. `infra_error` never trains the router."""
+
+    status: ExecutionStatus
+    output: str = ""
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    executor: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def trains_router(self) -> bool:
+        return self.status != "infra_error"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "output": self.output[:MAX_OUTPUT_CHARS],
+            "trace": self.trace,
+            "executor": self.executor,
+        }
+
+
+class Executor(Protocol):
+    name: str
+
+    def execute(self, call: APICall | None, error: str | None = None) -> Execution:
+        """Run `call`; `call` is None when generation produced no parsable call (`error`)."""
+        ...
+
+
+class ValidationExecutor:
+    """Success = the call resolves to a catalog API with valid arguments. Runs nothing."""
+
+    name = "validation"
+
+    def execute(self, call: APICall | None, error: str | None = None) -> Execution:
+        if call is None:
+            return Execution("invalid_call", error or "no call was generated", [], self.name)
+        trace = [call.to_json()]
+        if not call.resolved:
+            return Execution("invalid_call", "; ".join(call.problems), trace, self.name)
+        if call.problems:
+            problems = "; ".join(call.problems)
+            return Execution("invalid_call", f"{call.api_id}: {problems}", trace, self.name)
+        return Execution("ok", f"{call.api_id}: arguments valid", trace, self.name)

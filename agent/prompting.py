@@ -1,0 +1,175 @@
+"""Prompts and grammars built from the retrieved docs (Gorilla's retriever-aware prompting).
+
+The default model is a small *base* model, so the prompt is a few-shot completion: two
+worked examples (fixed, so llama.cpp reuses their cached prefix across requests), then the
+retrieved APIs and the request, ending in `Call:`.
+
+`call_grammar` writes a llama.cpp GBNF grammar whose sentences are exactly the calls to the
+retrieved APIs: a Python API's canonical call, or a function/HTTP operation called by name
+with keyword arguments typed by its JSON schema (required ones first, in schema order, then
+optional ones). A model decoding under it cannot name an API outside the retrieved set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import CallParseError
+from agent.resolve import callable_name
+
+if TYPE_CHECKING:
+    from apidb import APIDoc
+    from retriever import Hit
+
+# How many retrieved docs the prompt shows; more costs prompt time for little gain.
+PROMPT_DOCS = 4
+_DESCRIPTION_CHARS = 160
+
+FEW_SHOT = """\
+Write the one API call that does what the request asks, using one of the APIs listed.
+
+APIs:
+[1] get_current_weather(city=<string>, unit=<string>) - Get the current weather for a city.
+[2] torch.hub.load(repo_or_dir='pytorch/vision', model='resnet50', pretrained=True) - ResNet-50 image classifier trained on ImageNet.
+Request: How warm is it in Lyon right now, in celsius?
+Call: get_current_weather(city='Lyon', unit='celsius')
+
+APIs:
+[1] hub.KerasLayer('https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/4') - Image feature vectors from MobileNet V2.
+[2] pipeline('translation_en_to_de', model='t5-base') - Translate English text to German.
+Request: I need to translate my product descriptions into German.
+Call: pipeline('translation_en_to_de', model='t5-base')
+"""
+
+
+def doc_line(index: int, doc: APIDoc) -> str:
+    description = " ".join(doc.description.split())[:_DESCRIPTION_CHARS]
+    return f"[{index}] {call_template(doc)} - {description or doc.name}"
+
+
+def call_template(doc: APIDoc) -> str:
+    """How the prompt shows a doc's call: the canonical call, or name(arg=<type>, ...)."""
+    if doc.kind == "python":
+        return " ".join(doc.call.split())
+    props: dict[str, Any] = (doc.parameters or {}).get("properties") or {}
+    args = ", ".join(
+        f"{name}=<{(spec or {}).get('type', 'value')}>" for name, spec in props.items()
+    )
+    return f"{callable_name(doc)}({args})"
+
+
+def build_prompt(query: str, hits: Sequence[Hit], proposals: Sequence[str] = ()) -> str:
+    lines = [FEW_SHOT, "APIs:"]
+    lines += [doc_line(i, hit.doc) for i, hit in enumerate(hits[:PROMPT_DOCS], start=1)]
+    if proposals:
+        lines.append("Candidate calls from other models:")
+        lines += [f"- {p}" for p in proposals]
+    lines.append(f"Request: {' '.join(query.split())}")
+    return "\n".join(lines) + "\nCall:"
+
+
+def build_messages(
+    query: str, hits: Sequence[Hit], proposals: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    """The same content as a chat, for instruction-tuned models behind chat endpoints."""
+    docs = "\n".join(doc_line(i, h.doc) for i, h in enumerate(hits[:PROMPT_DOCS], start=1))
+    system = (
+        "You write exactly one Python call to one of the APIs listed, with literal arguments. "
+        "Answer with the call only: no explanation, no code fence."
+    )
+    user = f"APIs:\n{docs}\n"
+    if proposals:
+        user += "Candidate calls from other models:\n" + "\n".join(f"- {p}" for p in proposals)
+        user += "\n"
+    user += f"Request: {' '.join(query.split())}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+# --------------------------------------------------------------------------- grammar
+
+_LITERALS = r"""
+value ::= str | num | bool | "None" | list | dict
+str ::= "'" [^'\\\n]{0,120} "'"
+int ::= "-"? [0-9]{1,15}
+num ::= "-"? [0-9]{1,15} ("." [0-9]{1,10})?
+bool ::= "True" | "False"
+list ::= "[" (value (", " value){0,15})? "]"
+dict ::= "{" (str ": " value (", " str ": " value){0,15})? "}"
+"""
+_TYPE_RULES = {
+    "string": "str",
+    "integer": "int",
+    "number": "num",
+    "boolean": "bool",
+    "array": "list",
+    "object": "dict",
+}
+
+
+def call_grammar(docs: Sequence[APIDoc]) -> str:
+    """A GBNF grammar for one call to one of `docs`. Raises if none of them is callable."""
+    alternatives: list[str] = []
+    rules: list[str] = []
+    seen: set[str] = set()
+    for doc in docs:
+        rule = _doc_rule(doc, len(rules), rules)
+        if rule is not None and rule not in seen:
+            seen.add(rule)
+            alternatives.append(rule)
+    if not alternatives:
+        raise CallParseError("none of the retrieved APIs has a call a grammar can express")
+    root = "root ::= " + " | ".join(alternatives)
+    return "\n".join([root, *rules]) + _LITERALS
+
+
+def _doc_rule(doc: APIDoc, index: int, rules: list[str]) -> str | None:
+    if doc.kind == "python":
+        call = " ".join(doc.call.split())
+        if not call or not _parses(call):
+            return None  # APIBench has a few shell commands; they are not Python calls
+        return _gbnf_string(call)
+    props: dict[str, Any] = (doc.parameters or {}).get("properties") or {}
+    required = [n for n in (doc.parameters or {}).get("required") or [] if n in props]
+    optional = [n for n in props if n not in required]
+    name = f"call{index}"
+
+    def arg(a: str) -> str:
+        return f'"{a}=" {_value_rule(props[a] or {})}'
+
+    def rest(names: list[str]) -> str:
+        return " ".join(f'(", " {arg(a)})?' for a in names)
+
+    if required:
+        body = ' ", " '.join(arg(a) for a in required) + " " + rest(optional)
+    elif optional:
+        # Any in-order subset of the optional arguments, with no leading comma.
+        starts = [f"{arg(a)} {rest(optional[i + 1 :])}" for i, a in enumerate(optional)]
+        body = "(" + " | ".join(starts) + ")?"
+    else:
+        body = ""
+    rules.append(f'{name} ::= {_gbnf_string(doc.name + "(")} {body} ")"')
+    return name
+
+
+def _value_rule(schema: dict[str, Any]) -> str:
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return "(" + " | ".join(_gbnf_string(repr(v)) for v in enum) + ")"
+    kind = schema.get("type")
+    return _TYPE_RULES.get(kind, "value") if isinstance(kind, str) else "value"
+
+
+def _gbnf_string(text: str) -> str:
+    return json.dumps(text)  # GBNF string literals use JSON's escapes
+
+
+def _parses(code: str) -> bool:
+    import ast
+
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True

@@ -1,0 +1,164 @@
+"""The persisted router: state across restarts and processes, corruption, rewards."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from router import RewardScale, RewardWeights, Router, UnknownPolicyError, normalised, reward
+from router.errors import PolicyConfigError
+from router.features import FEATURE_DIM
+
+ARMS = ["template", "llamacpp", "moa"]
+
+
+def ctx(router: Router, hub: str = "torchhub") -> object:
+    return router.context(np.ones(384), [0.8, 0.3], hub, "python")
+
+
+def test_reward_weighs_accuracy_cost_and_log_latency() -> None:
+    w = RewardWeights(accuracy=1.0, cost=0.5, latency=0.5)
+    scale = RewardScale(cost_ref_usd=0.01, latency_floor_s=0.01, latency_ceiling_s=100.0)
+    assert reward(1.0, 0.0, 0.005, w, scale) == 1.0
+    assert reward(1.0, 0.005, 0.005, w, scale) == pytest.approx(0.75)
+    # log scale: 1 s is half-way between 10 ms and 100 s
+    assert reward(1.0, 0.0, 1.0, w, scale) == pytest.approx(0.75)
+    assert reward(0.0, 1.0, 1_000.0, w, scale) == pytest.approx(-1.0)
+    assert normalised(-1.0, w) == 0.0 and normalised(1.0, w) == 1.0
+    assert RewardWeights.parse("1, 0.1,0") == RewardWeights(accuracy=1, cost=0.1, latency=0)
+    for bad in ("1,2", "a,b,c", "0,0,0", "-1,0,0"):
+        with pytest.raises((PolicyConfigError, ValueError)):
+            RewardWeights.parse(bad)
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    router = Router(ARMS, tmp_path / "router.db", policy="ucb1", seed=0)
+    for _ in range(3):
+        router.update("llamacpp", ctx(router), accuracy=1.0, cost=0.0, latency_s=0.5)
+    router.update("template", ctx(router), accuracy=0.0, cost=0.0, latency_s=0.01)
+    before = router.stats()
+    router.close()
+
+    again = Router(ARMS, tmp_path / "router.db", policy="sla", seed=0)
+    assert again.policy == "ucb1"  # the stored setting wins over the constructor default
+    assert again.stats() == before
+    assert before["arms"]["llamacpp"]["pulls"] == 3
+    assert before["arms"]["llamacpp"]["accuracy"] == 1.0
+    assert before["arms"]["template"]["accuracy"] == 0.0
+
+
+def test_every_policy_learns_from_every_outcome(tmp_path: Path) -> None:
+    router = Router(ARMS, tmp_path / "router.db", policy="sla", seed=0)
+    for _ in range(20):
+        router.update("moa", ctx(router), accuracy=1.0, cost=0.0, latency_s=0.02)
+        router.update("template", ctx(router), accuracy=0.0, cost=0.0, latency_s=0.02)
+    for name in ("sla", "qlearning", "ucb1", "linucb"):
+        router.configure(policy=name)
+        assert router.select(ctx(router)).ranking[-1] != "moa", name
+    router.configure(policy="sla")
+    scores = {arm: v["score"] for arm, v in router.stats()["arms"].items()}
+    assert max(scores, key=lambda a: scores[a]) == "moa" and scores["moa"] > 0.6, scores
+
+
+def test_infra_failures_are_counted_but_never_taught(tmp_path: Path) -> None:
+    router = Router(ARMS, tmp_path / "router.db", seed=0)
+    states = dict(router._conn.execute("SELECT name, state FROM policy_state").fetchall())
+    router.record_infra_failure("llamacpp")
+    assert dict(router._conn.execute("SELECT name, state FROM policy_state").fetchall()) == states
+    arm = router.stats()["arms"]["llamacpp"]
+    assert arm["infra_failures"] == 1 and arm["pulls"] == 0
+
+
+def test_corrupted_policy_state_is_reset_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "router.db"
+    router = Router(ARMS, path, policy="ucb1", seed=0)
+    router.update("moa", ctx(router), accuracy=1.0, cost=0.0, latency_s=0.1)
+    router.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE policy_state SET state = '{not json' WHERE name = 'ucb1'")
+        conn.execute(
+            "UPDATE policy_state SET state = ? WHERE name = 'sla'",
+            (json.dumps({"arms": ARMS, "p": [1, 2]}),),
+        )
+        conn.execute("UPDATE meta SET value = 'bogus' WHERE key = 'weights'")
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+    with caplog.at_level(logging.WARNING, logger="toolroute.router"):
+        again = Router(ARMS, path, seed=0)
+        selection = again.select(ctx(again))
+    assert selection.arm in ARMS
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "ucb1 is corrupted" in messages and "sla is corrupted" in messages
+    assert "weights are invalid" in messages
+    assert again.weights == RewardWeights()
+    assert again._policies["ucb1"].state()["n"] == [0.0, 0.0, 0.0]
+
+
+def test_a_database_file_that_is_not_sqlite_is_moved_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "router.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with caplog.at_level(logging.WARNING, logger="toolroute.router"):
+        router = Router(ARMS, path, seed=0)
+    assert router.select(ctx(router)).arm in ARMS
+    assert any(p.name.startswith("router.db.corrupt-") for p in tmp_path.iterdir())
+    assert "unreadable" in caplog.text
+
+
+def _worker(path: str, arm: str, n: int) -> None:
+    router = Router(ARMS, path, policy="thompson")
+    context = router.context(None, [0.5], "huggingface", "python")
+    for _ in range(n):
+        router.select(context)
+        router.update(arm, context, accuracy=1.0, cost=0.0, latency_s=0.05)
+    router.close()
+
+
+def test_concurrent_updates_from_several_processes_are_never_lost(tmp_path: Path) -> None:
+    path = tmp_path / "router.db"
+    Router(ARMS, path, policy="thompson").close()
+    spawn = multiprocessing.get_context("spawn")
+    workers = [spawn.Process(target=_worker, args=(str(path), arm, 25)) for arm in ARMS + ARMS]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+        assert w.exitcode == 0
+    router = Router(ARMS, path)
+    stats = router.stats()["arms"]
+    assert [stats[a]["pulls"] for a in ARMS] == [50, 50, 50]
+    # Every policy saw every update, not just the process's own.
+    assert router._policies["thompson"].state()["n"] == [50.0, 50.0, 50.0]
+    assert np.trace(np.array(router._policies["linucb"].state()["a"][0])) > FEATURE_DIM
+
+
+def test_bad_policy_names_and_arms_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnknownPolicyError, match="valid names"):
+        Router(ARMS, tmp_path / "a.db", policy="best")
+    router = Router(ARMS, tmp_path / "b.db")
+    with pytest.raises(UnknownPolicyError, match="fixed:template"):
+        router.select(ctx(router), policy="fixed:gpt9")
+    with pytest.raises(PolicyConfigError, match="unknown arm"):
+        router.update("gpt9", ctx(router), accuracy=1, cost=0, latency_s=1)
+    with pytest.raises(PolicyConfigError, match="unknown policies"):
+        Router(ARMS, tmp_path / "c.db", params={"greedy": {}})
+    assert router.select(ctx(router), policy="fixed:moa").arm == "moa"
+
+
+def test_configure_and_reset(tmp_path: Path) -> None:
+    router = Router(ARMS, tmp_path / "r.db", seed=0)
+    router.update("moa", ctx(router), accuracy=1.0, cost=0.0, latency_s=0.1)
+    router.configure(policy="linucb", weights=RewardWeights(accuracy=1, cost=1, latency=0))
+    other = Router(ARMS, tmp_path / "r.db")
+    assert other.policy == "linucb" and other.weights.cost == 1
+    other.reset()
+    assert router.stats()["arms"]["moa"]["pulls"] == 0
+    assert router.policy == "linucb"
