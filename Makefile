@@ -7,27 +7,50 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= $(CURDIR)/data
 export TOOLROUTE_DATA_DIR ?= $(DATA_DIR)
 
+# llama-cpp-python compiles llama.cpp (about 8 minutes on 2 cores). It is built once into a
+# wheel cache outside the checkout, so a fresh clone or a new venv reuses it. Portable CPU
+# flags, not -march=native: a native build picked up AMX/AVX-512 instructions that this
+# kind of VM advertises but cannot execute (SIGILL at the first model load).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+WHEELHOUSE ?= $(HOME)/.cache/toolroute/wheels
+LLAMA_WHEELS := $(WHEELHOUSE)/llama-$(LLAMA_CPP_VERSION)-avx2
+LLAMA_WHEEL_STAMP := $(LLAMA_WHEELS)/.built
+
 .PHONY: install index run test lint bench clean
 
 install: $(STAMP)
 
+$(LLAMA_WHEEL_STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	@echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) (once; about 8 minutes on 2 cores)..."
+	mkdir -p $(LLAMA_WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir \
+		--no-binary llama-cpp-python --wheel-dir $(LLAMA_WHEELS) \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
+	@touch $@
+
 # Re-runs only when pyproject.toml changes. torch is installed first and pinned: the CPU
 # build is on this machine's wheel path, while an unpinned torch pulls GBs of CUDA wheels.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LLAMA_WHEEL_STAMP)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "toolroute needs Python >= 3.11"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --find-links $(LLAMA_WHEELS) \
+		"llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
+	$(BIN)/python -m pip install --quiet --find-links $(LLAMA_WHEELS) -e '.[dev]'
 	@touch $(STAMP)
 
 # Builds the search index once; later starts load it (and catch up with catalog changes).
 index: install
 	@test -f $(TOOLROUTE_DATA_DIR)/index/manifest.json || $(BIN)/toolroute index build
 
-# Until the REST service lands, `run` answers a sample search.
+# Until the REST service lands, `run` answers a sample request end to end.
 run: index
-	$(BIN)/toolroute search "summarize a news article" -k 5
+	$(BIN)/toolroute ask "summarize a long news article"
 
 test: install
 	$(BIN)/python -m pytest
@@ -39,6 +62,8 @@ lint: install
 
 bench: install
 	$(BIN)/toolroute bench retrieval
+	$(BIN)/toolroute bench router
+	$(BIN)/toolroute bench ask --arm template --arm llamacpp --arm moa -n 60
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,8 @@ from agent.errors import CallParseError
 # Longer text is not a call a model wrote for one request; refuse before parsing.
 MAX_CALL_CHARS = 20_000
 _CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+# The prompt numbers the APIs it lists; models (and the call grammar) lead with the number.
+_DOC_LABEL = re.compile(r"^\s*\[\d{1,3}\]\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,7 @@ def extract_code(text: str) -> str:
     """The code in a model's answer: the first fenced block if any, else the text itself."""
     match = _CODE_BLOCK.search(text)
     code = match.group(1) if match else text
-    return code.strip().rstrip(".").strip()
+    return _DOC_LABEL.sub("", code.strip()).rstrip(".").strip()
 
 
 def parse_calls(text: str) -> list[APICall]:

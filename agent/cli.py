@@ -395,6 +395,81 @@ def bench_retrieval(
     out.print(table)
 
 
+@bench_app.command("ask")
+def bench_ask(
+    arms: Annotated[
+        list[str] | None, typer.Option("--arm", help="Arm to measure (repeatable).")
+    ] = None,
+    n: Annotated[int, typer.Option("-n", min=1, help="Questions, spread over the hubs.")] = 60,
+    seed: Annotated[int, typer.Option(help="Sample seed.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Warm latency, parse/resolve/ok rates and cost per arm on APIBench questions."""
+    from dataclasses import asdict
+
+    from agent.benchmark import run_ask_benchmark, sample_questions
+
+    names = arms or ["template", "llamacpp"]
+    questions = sample_questions(n, seed)
+    results = []
+    with edge():
+        store = open_store()
+        retriever = open_retriever(store, show_progress=not as_json)
+        for arm in names:
+            with progress_bar(f"{arm}: {n} questions", not as_json) as tick:
+                figures = run_ask_benchmark(
+                    settings(), retriever, arm, questions, progress=_counter(tick, n)
+                )
+            results.append(figures)
+    if as_json:
+        print_json([asdict(r) for r in results])
+        return
+    table = Table(title=f"toolroute ask, warm, {n} APIBench questions (seed {seed})", box=None)
+    columns = ("arm", "p50 ms", "p95 ms", "parsed", "resolved", "ok", "exact API", "$/1k req")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            r.arm,
+            f"{r.p50_ms:.0f}",
+            f"{r.p95_ms:.0f}",
+            f"{r.parsed:.3f}",
+            f"{r.resolved:.3f}",
+            f"{r.ok:.3f}",
+            f"{r.exact_api:.3f}",
+            f"{r.cost_per_1k_requests:.4f}",
+        )
+    out.print(table)
+
+
+def _counter(tick: Callable[[int, int], None], total: int) -> Callable[[], None]:
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        tick(done, total)
+
+    return step
+
+
+@bench_app.command("router")
+def bench_router(as_json: JsonFlag = False) -> None:
+    """select + update overhead of every policy with 8 arms."""
+    from agent.benchmark import run_router_benchmark
+
+    figures = run_router_benchmark()
+    if as_json:
+        print_json(figures)
+        return
+    table = Table(title="Router select + update, 8 arms", box=None)
+    for column in ("policy", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    for name, f in figures.items():
+        table.add_row(name, f"{f['p50_ms']:.4f}", f"{f['p99_ms']:.4f}")
+    out.print(table)
+
+
 @contextmanager
 def _question_progress(
     enabled: bool,

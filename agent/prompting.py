@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # How many retrieved docs the prompt shows; more costs prompt time for little gain.
 PROMPT_DOCS = 4
-_DESCRIPTION_CHARS = 160
+_DESCRIPTION_CHARS = 100
 
 FEW_SHOT = """\
 Write the one API call that does what the request asks, using one of the APIs listed.
@@ -34,13 +34,13 @@ APIs:
 [1] get_current_weather(city=<string>, unit=<string>) - Get the current weather for a city.
 [2] torch.hub.load(repo_or_dir='pytorch/vision', model='resnet50', pretrained=True) - ResNet-50 image classifier trained on ImageNet.
 Request: How warm is it in Lyon right now, in celsius?
-Call: get_current_weather(city='Lyon', unit='celsius')
+Call: [1] get_current_weather(city='Lyon', unit='celsius')
 
 APIs:
 [1] hub.KerasLayer('https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/4') - Image feature vectors from MobileNet V2.
 [2] pipeline('translation_en_to_de', model='t5-base') - Translate English text to German.
 Request: I need to translate my product descriptions into German.
-Call: pipeline('translation_en_to_de', model='t5-base')
+Call: [2] pipeline('translation_en_to_de', model='t5-base')
 """
 
 
@@ -113,15 +113,30 @@ def call_grammar(docs: Sequence[APIDoc]) -> str:
     alternatives: list[str] = []
     rules: list[str] = []
     seen: set[str] = set()
-    for doc in docs:
+    for number, doc in enumerate(docs, start=1):
         rule = _doc_rule(doc, len(rules), rules)
         if rule is not None and rule not in seen:
             seen.add(rule)
-            alternatives.append(rule)
+            alternatives.append(f'"[{number}] " {rule}')
     if not alternatives:
         raise CallParseError("none of the retrieved APIs has a call a grammar can express")
     root = "root ::= " + " | ".join(alternatives)
     return "\n".join([root, *rules]) + _LITERALS
+
+
+def grammar_alternatives(docs: Sequence[APIDoc]) -> tuple[list[str], list[str]]:
+    """What `call_grammar(docs)` allows: the fixed call strings, and the `name(` prefixes
+    of calls whose arguments are free."""
+    fixed: list[str] = []
+    open_names: list[str] = []
+    for number, doc in enumerate(docs, start=1):
+        if doc.kind == "python":
+            call = " ".join(doc.call.split())
+            if call and _parses(call):
+                fixed.append(f"[{number}] {call}")
+        else:
+            open_names.append(f"[{number}] {callable_name(doc)}(")
+    return fixed, open_names
 
 
 def _doc_rule(doc: APIDoc, index: int, rules: list[str]) -> str | None:
@@ -149,7 +164,7 @@ def _doc_rule(doc: APIDoc, index: int, rules: list[str]) -> str | None:
         body = "(" + " | ".join(starts) + ")?"
     else:
         body = ""
-    rules.append(f'{name} ::= {_gbnf_string(doc.name + "(")} {body} ")"')
+    rules.append(f'{name} ::= {_gbnf_string(callable_name(doc) + "(")} {body} ")"')
     return name
 
 

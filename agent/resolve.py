@@ -115,11 +115,7 @@ class CallResolver:
     def _add(self, doc: APIDoc) -> None:
         self._order[doc.id] = len(self._order)
         if doc.kind in ("function", "http"):
-            names = {doc.name} | (
-                {doc.http.operation_id} if doc.http and doc.http.operation_id else set()
-            )
-            for name in names:
-                self._by_name.setdefault(name, []).append(doc)
+            self._by_name.setdefault(callable_name(doc), []).append(doc)
             return
         canonical = canonical_call(doc)
         self._canonical[doc.id] = canonical

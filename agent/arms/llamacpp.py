@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.arms.base import Arm, GenerationRequest, Price, RawGeneration
 from agent.errors import ArmUnavailableError, CallParseError, MissingDependencyError
-from agent.prompting import PROMPT_DOCS, build_prompt, call_grammar
+from agent.prompting import PROMPT_DOCS, build_prompt, call_grammar, grammar_alternatives
 
 logger = logging.getLogger("toolroute.arms")
 
@@ -82,7 +82,10 @@ class LlamaCppArm(Arm):
             "max_tokens": self.max_tokens,
             "temperature": temperature,
             "stop": ["\n"],
+            "stream": True,
         }
+        fixed: list[str] = []
+        open_names: list[str] = []
         if self.constrained:
             docs = [hit.doc for hit in request.hits[:PROMPT_DOCS]]
             try:
@@ -92,19 +95,57 @@ class LlamaCppArm(Arm):
                 grammar_text = None
             if grammar_text is not None:
                 options["grammar"] = LlamaGrammar.from_string(grammar_text, verbose=False)
+                fixed, open_names = grammar_alternatives(docs)
         with self._lock:
             llama = self._load()
             try:
-                result = llama.create_completion(prompt=" " if not prompt else prompt, **options)
+                tokens_in = len(llama.tokenize(prompt.encode("utf-8")))
+                text, tokens_out, forced = self._decode(llama, prompt, options, fixed, open_names)
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than the context
                 raise ArmUnavailableError(f"{self.name}: generation failed: {exc}") from exc
-        usage = result.get("usage", {})
         return RawGeneration(
-            text=result["choices"][0]["text"].strip(),
-            tokens_in=int(usage.get("prompt_tokens", 0)),
-            tokens_out=int(usage.get("completion_tokens", 0)),
-            meta={"constrained": "grammar" in options, "temperature": temperature},
+            text=text.strip(),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            meta={
+                "constrained": "grammar" in options,
+                "temperature": temperature,
+                "fast_forward": forced,
+            },
         )
+
+    @staticmethod
+    def _decode(
+        llama: Any,
+        prompt: str,
+        options: dict[str, Any],
+        fixed: list[str],
+        open_names: list[str],
+    ) -> tuple[str, int, bool]:
+        """Stream tokens; stop as soon as the grammar leaves only one possible output.
+
+        Under the grammar every output is one of the fixed calls or starts with an open
+        call's name. Once the text so far fits exactly one fixed call and no open one,
+        the rest is forced, so it is written out instead of decoded token by token
+        (each grammar-checked token costs ~75 ms over Gemma's 262k-token vocabulary).
+        """
+        text, tokens = "", 0
+        stream = llama.create_completion(prompt=prompt, **options)
+        try:
+            for chunk in stream:
+                piece = chunk["choices"][0]["text"]
+                if chunk["choices"][0].get("finish_reason") is None:
+                    tokens += 1  # one streamed chunk per sampled token; the last one is a stop
+                text += piece
+                if fixed:
+                    done = text.lstrip()
+                    left = [c for c in fixed if c.startswith(done)]
+                    still_open = any(n.startswith(done) or done.startswith(n) for n in open_names)
+                    if len(left) == 1 and not still_open:
+                        return left[0], tokens, left[0] != done
+        finally:
+            stream.close()
+        return text, tokens, False
 
     def close(self) -> None:
         with self._lock:

@@ -114,9 +114,10 @@ class TransformersArm(Arm):
         if not self.constrained or not docs or any(d.kind != "python" for d in docs):
             return None
         eos = int(tokenizer.eos_token_id)
+        # The same numbered form the few-shot examples answer in: " [2] pipeline(...)".
         sequences = [
-            tokenizer(" " + call_template(d), add_special_tokens=False)["input_ids"]
-            for d in docs
+            tokenizer(f" [{i}] {call_template(d)}", add_special_tokens=False)["input_ids"]
+            for i, d in enumerate(docs, start=1)
             if d.call
         ]
         if not sequences:

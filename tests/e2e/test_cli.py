@@ -7,43 +7,12 @@ The index is built once per session with `toolroute index build` (the real build
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, private_copy
-
-TOOLROUTE = [sys.executable, "-m", "agent.cli"]
-
-
-def run(data_dir: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TOOLROUTE_DATA_DIR": str(data_dir), "NO_COLOR": "1", "COLUMNS": "200"}
-    result = subprocess.run(
-        [*TOOLROUTE, *args], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert result.returncode == expect, (result.stdout, result.stderr)
-    return result
-
-
-def run_json(data_dir: Path, *args: str) -> Any:
-    return json.loads(run(data_dir, *args, "--json").stdout)
-
-
-@pytest.fixture(scope="session")
-def built_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("cli-data")
-    build = run_json(data_dir, "index", "build")
-    assert build["docs"] == 1726
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(built_data_dir: Path, tmp_path: Path) -> Path:
-    return private_copy(built_data_dir, tmp_path)
+from tests.conftest import FIXTURES
+from tests.e2e.conftest import run, run_json
 
 
 def test_search_json_returns_ranked_docs(built_data_dir: Path) -> None:

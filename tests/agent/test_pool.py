@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ConfigError, UnknownArmError
+from agent.pool import ARM_TYPES, ArmPool, load_pool
+from agent.settings import Settings
+
+
+def settings_with(tmp_path: Path, toml: str | None, **env: str) -> Settings:
+    config = None
+    if toml is not None:
+        config = tmp_path / "toolroute.toml"
+        config.write_text(toml)
+    return Settings(data_dir=tmp_path, config=config, **env)  # type: ignore[arg-type]
+
+
+def test_the_default_pool_runs_offline(tmp_path: Path) -> None:
+    config = load_pool(settings_with(tmp_path, None))
+    assert list(config.arms) == ["template", "llamacpp", "moa", "transformers"]
+    assert config.routed_arms() == ["template", "llamacpp", "moa"]
+    assert config.router.policy == "sla"
+    with_remote = load_pool(settings_with(tmp_path, None, openai_base_url="http://127.0.0.1:9/v1"))
+    assert "openai" in with_remote.routed_arms()
+
+
+def test_a_toml_pool_with_every_arm_type(tmp_path: Path) -> None:
+    toml = """
+local_per_hour = 0.5
+[router]
+policy = "linucb"
+[router.params.sla]
+beta = 0.05
+[reward]
+accuracy = 1.0
+cost = 0.5
+latency = 0.0
+[reward.scale]
+cost_ref_usd = 0.01
+[arms.t]
+type = "template"
+[arms.g]
+type = "llamacpp"
+temperature = 0.3
+[arms.h]
+type = "transformers"
+routed = false
+[arms.r]
+type = "openai"
+model = "gpt"
+mode = "completions"
+api_key_env = "TR_TEST_KEY"
+price = { input_per_1k = 0.001, output_per_1k = 0.002 }
+endpoints = [{ url = "http://a/v1", region = "eu" }, { url = "http://b/v1" }]
+[arms.mix]
+type = "moa"
+proposers = ["t", "r@0.5"]
+mode = "aggregate"
+aggregator = "r"
+"""
+    config = load_pool(settings_with(tmp_path, toml))
+    assert {spec.type for spec in config.arms.values()} == set(ARM_TYPES)
+    assert config.routed_arms() == ["t", "g", "r", "mix"]
+    assert config.reward.weights().cost == 0.5 and config.reward.scale.cost_ref_usd == 0.01
+    assert config.router.params == {"sla": {"beta": 0.05}}
+    pool = ArmPool(config, settings_with(tmp_path, toml))
+    with pytest.raises(ConfigError, match="TR_TEST_KEY is not set"):
+        pool.get("r")
+
+
+def test_the_openai_key_comes_from_the_named_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TR_TEST_KEY", "sk-abc")
+    toml = """
+[arms.r]
+type = "openai"
+model = "gpt"
+api_key_env = "TR_TEST_KEY"
+endpoints = [{ url = "http://a/v1" }]
+[arms.mix]
+type = "moa"
+proposers = ["r@0.2", "r@0.9"]
+"""
+    settings = settings_with(tmp_path, toml)
+    pool = ArmPool(load_pool(settings), settings)
+    mix = pool.get("mix")
+    assert mix.describe()["proposers"] == ["r@0.2", "r@0.9"]
+    assert pool.get("r") is pool.get("r")  # built once
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[arms.x]\ntype = 'gpt5'", "arms.x"),
+        ("[arms.x]\ntype = 'template'\nbogus = 1", "bogus"),
+        ("[arms.x\ntype = 'template'", "not valid TOML"),
+        ("[arms.x]\ntype = 'template'\nrouted = false", "no arm is routed"),
+        ("[arms.x]\ntype = 'openai'\nmodel = 'm'\nendpoints = []", "endpoints"),
+        ("[arms.x]\ntype = 'llamacpp'\nn_ctx = 10", "n_ctx"),
+    ],
+)
+def test_bad_config_files_give_clear_errors(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_pool(settings_with(tmp_path, toml))
+
+
+def test_unknown_arms_and_bad_mixtures(tmp_path: Path) -> None:
+    toml = """
+[arms.t]
+type = "template"
+[arms.loop]
+type = "moa"
+proposers = ["loop"]
+[arms.ghost]
+type = "moa"
+proposers = ["nobody"]
+[arms.temp]
+type = "moa"
+proposers = ["t@hot"]
+[arms.g]
+type = "llamacpp"
+model = "/nonexistent/model.gguf"
+"""
+    settings = settings_with(tmp_path, toml)
+    pool = ArmPool(load_pool(settings), settings)
+    with pytest.raises(UnknownArmError, match="valid names: g, ghost, loop, t, temp"):
+        pool.get("gpt")
+    with pytest.raises(ConfigError, match="part of its own mixture"):
+        pool.get("loop")
+    with pytest.raises(UnknownArmError, match="'nobody'"):
+        pool.get("ghost")
+    with pytest.raises(ConfigError, match="t@hot"):
+        pool.get("temp")
+    with pytest.raises(ConfigError, match="model file not found"):
+        pool.get("g")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_pool(Settings(data_dir=tmp_path, config=tmp_path / "missing.toml"))

@@ -1,0 +1,174 @@
+"""`toolroute ask` end to end through every arm, in a subprocess, on the full catalog.
+
+The openai arm talks to a real OpenAI-compatible server on loopback: llama-cpp-python's
+own server, serving the same Gemma GGUF, started once per session.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agent.models import DEFAULT_GGUF_NAME
+from tests.e2e.conftest import run, run_json
+
+QUERY = "I want to build an app that recognises objects in photos with a pretrained ResNet"
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server(built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(built_data_dir / "models" / DEFAULT_GGUF_NAME),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "llama.cpp server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def write_config(data_dir: Path, openai_url: str) -> None:
+    (data_dir / "toolroute.toml").write_text(
+        f"""
+[arms.template]
+type = "template"
+[arms.llamacpp]
+type = "llamacpp"
+[arms.remote]
+type = "openai"
+model = "gemma"
+mode = "completions"
+grammar = true
+timeout_s = 60
+endpoints = [{{ url = "{openai_url}" }}]
+price = {{ input_per_1k = 0.0001, output_per_1k = 0.0002 }}
+"""
+    )
+
+
+def assert_verified(task: dict[str, object], arm: str) -> None:
+    assert task["arm"] == arm
+    assert task["execution"]["status"] == "ok", task  # type: ignore[index]
+    assert task["api_id"] in {h["id"] for h in task["hits"]}  # type: ignore[union-attr]
+    for key in ("task_id", "call", "reward", "latency_ms", "cost"):
+        assert key in task
+
+
+@pytest.mark.parametrize("arm", ["template", "llamacpp", "moa"])
+def test_ask_through_a_local_arm(data_dir: Path, arm: str) -> None:
+    task = run_json(data_dir, "ask", QUERY, "--arm", arm)
+    assert_verified(task, arm)
+    assert task["routing"]["policy"] == f"fixed:{arm}"
+    if arm == "llamacpp":
+        assert task["generation"]["meta"]["constrained"] is True
+        assert task["generation"]["tokens_in"] > 100 and task["cost"] > 0
+    if arm == "moa":
+        assert len(task["generation"]["meta"]["proposals"]) == 3
+    # Stored before the reply: the task is in the database the command wrote.
+    with sqlite3.connect(data_dir / "tasks.db") as conn:
+        (status,) = conn.execute(
+            "SELECT status FROM tasks WHERE id = ?", (task["task_id"],)
+        ).fetchone()
+    assert status == "ok"
+
+
+def test_ask_through_transformers(data_dir: Path) -> None:
+    task = run_json(data_dir, "ask", QUERY, "--arm", "transformers", "--hub", "torchhub")
+    assert_verified(task, "transformers")
+    assert task["generation"]["meta"]["constrained"] is True
+
+
+def test_ask_through_an_openai_compatible_server(data_dir: Path, llama_server: str) -> None:
+    write_config(data_dir, llama_server)
+    task = run_json(data_dir, "ask", QUERY, "--arm", "remote")
+    assert_verified(task, "remote")
+    assert task["generation"]["endpoint"] == llama_server
+    assert task["generation"]["tokens_in"] > 100
+    assert task["cost"] == pytest.approx(
+        task["generation"]["tokens_in"] / 1000 * 0.0001
+        + task["generation"]["tokens_out"] / 1000 * 0.0002
+    )
+
+
+def test_a_model_server_that_is_down_falls_back_to_another_arm(data_dir: Path) -> None:
+    write_config(data_dir, f"http://127.0.0.1:{free_port()}/v1")
+    task = run_json(data_dir, "ask", QUERY, "--arm", "remote")
+    assert [f["arm"] for f in task["fallbacks"]] == ["remote"]
+    assert "unreachable" in task["fallbacks"][0]["error"]
+    assert task["arm"] in {"template", "llamacpp"}
+    shown = run_json(data_dir, "router", "show")
+    assert shown["arms"]["remote"]["infra_failures"] == 1
+    assert shown["arms"]["remote"]["pulls"] == 0
+
+
+def test_routed_ask_learns_and_explains(data_dir: Path) -> None:
+    first = run_json(data_dir, "ask", QUERY, "--policy", "fixed:template")
+    assert first["routing"]["policy"] == "fixed:template"
+    result = run(data_dir, "ask", "translate English text to French", "--policy", "ucb1")
+    for label in ("arm", "call", "api", "execution", "reward"):
+        assert label in result.stdout
+    assert "policy ucb1" in result.stdout
+    shown = run_json(data_dir, "router", "show")
+    assert sum(a["pulls"] for a in shown["arms"].values()) == 2
+
+
+def test_bad_input_is_one_clear_line(data_dir: Path) -> None:
+    result = run(data_dir, "ask", QUERY, "--arm", "gpt-9", expect=2)
+    assert (
+        "unknown arm 'gpt-9'; valid names: llamacpp, moa, template, transformers" in result.stderr
+    )
+    result = run(data_dir, "ask", QUERY, "--policy", "greedy", expect=2)
+    assert "valid names: sla, qlearning" in result.stderr
+    assert "empty" in run(data_dir, "ask", "  ", expect=2).stderr
+    assert "weights" in run(data_dir, "ask", QUERY, "--weights", "1,2", expect=2).stderr
+    (data_dir / "toolroute.toml").write_text("[arms.x\n")
+    assert "not valid TOML" in run(data_dir, "ask", QUERY, expect=2).stderr
+
+
+def test_corrupted_router_state_is_reset_with_a_warning(data_dir: Path) -> None:
+    (data_dir / "router.db").write_bytes(b"garbage" * 1000)
+    result = run(data_dir, "ask", QUERY, "--arm", "template", "--json")
+    assert "router state" in result.stderr and "reset" in result.stderr
