@@ -1,9 +1,10 @@
 """Benchmarks of the pipeline and the router (figures in BENCHMARKS.md).
 
 `run_ask_benchmark` sends APIBench questions (instruction text only, a seeded sample spread
-over the three hubs) through the real pipeline with one arm, after a warm-up request, and
-reports warm latency and how often the output parses, resolves to a catalog API (the rest
-are hallucinations), executes, and is the gold API. Router state and tasks go to a scratch
+over the three hubs, each searched in its own hub unless told otherwise) through the real
+pipeline with one arm, after a warm-up request, and reports warm latency and how often the
+output parses, resolves to a catalog API (the rest are hallucinations), executes, and is
+the gold API. Router state and tasks go to a scratch
 directory, so a benchmark never trains the service's router.
 
 `run_router_benchmark` times `select` + `update` for every policy with 8 arms, in memory
@@ -69,8 +70,11 @@ def run_ask_benchmark(
     arm: str,
     questions: list[Question],
     *,
+    per_hub: bool = True,
     progress: Callable[[], None] | None = None,
 ) -> AskFigures:
+    """`per_hub` searches each question's own hub, as APIBench evaluates (and as the
+    retrieval benchmark does); otherwise the whole catalog."""
     gold = GoldIndex(list(retriever.store.iter_docs()))
     with tempfile.TemporaryDirectory(prefix="toolroute-bench-") as scratch:
         scratch_settings = settings.model_copy(update={"data_dir": Path(scratch)})
@@ -82,7 +86,8 @@ def run_ask_benchmark(
             pipeline.run(questions[0].text, arm=arm)  # warm-up: load the model, fill caches
             tasks = []
             for question in questions:
-                tasks.append((question, pipeline.run(question.text, arm=arm)))
+                hub = question.hub if per_hub else None
+                tasks.append((question, pipeline.run(question.text, arm=arm, hub=hub)))
                 if progress:
                     progress()
     latencies = [t["latency_ms"] for _, t in tasks]

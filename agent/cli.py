@@ -402,6 +402,9 @@ def bench_ask(
     ] = None,
     n: Annotated[int, typer.Option("-n", min=1, help="Questions, spread over the hubs.")] = 60,
     seed: Annotated[int, typer.Option(help="Sample seed.")] = 0,
+    all_hubs: Annotated[
+        bool, typer.Option("--all-hubs", help="Search the whole catalog, not the question's hub.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Warm latency, parse/resolve/ok rates and cost per arm on APIBench questions."""
@@ -418,7 +421,12 @@ def bench_ask(
         for arm in names:
             with progress_bar(f"{arm}: {n} questions", not as_json) as tick:
                 figures = run_ask_benchmark(
-                    settings(), retriever, arm, questions, progress=_counter(tick, n)
+                    settings(),
+                    retriever,
+                    arm,
+                    questions,
+                    per_hub=not all_hubs,
+                    progress=_counter(tick, n),
                 )
             results.append(figures)
     if as_json:
