@@ -62,7 +62,9 @@ def call_template(doc: APIDoc) -> str:
 
 def build_prompt(query: str, hits: Sequence[Hit], proposals: Sequence[str] = ()) -> str:
     lines = [FEW_SHOT, "APIs:"]
-    lines += [doc_line(i, hit.doc) for i, hit in enumerate(hits[:PROMPT_DOCS], start=1)]
+    numbered = list(enumerate(hits[:PROMPT_DOCS], start=1))
+    # Best hit last, next to the request: small models lean toward what they read last.
+    lines += [doc_line(i, hit.doc) for i, hit in reversed(numbered)]
     if proposals:
         lines.append("Candidate calls from other models:")
         lines += [f"- {p}" for p in proposals]
