@@ -138,3 +138,11 @@ model = "/nonexistent/model.gguf"
         pool.get("g")
     with pytest.raises(ConfigError, match="cannot read"):
         load_pool(Settings(data_dir=tmp_path, config=tmp_path / "missing.toml"))
+
+
+def test_the_task_database_url(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).tasks_path == tmp_path / "tasks.db"
+    url = f"sqlite:///{tmp_path}/elsewhere.db"
+    assert Settings(data_dir=tmp_path, database_url=url).tasks_path == tmp_path / "elsewhere.db"
+    with pytest.raises(ConfigError, match="sqlite:///PATH"):
+        _ = Settings(data_dir=tmp_path, database_url="postgresql://u@h/db").tasks_path
