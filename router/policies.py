@@ -59,7 +59,11 @@ class Policy(ABC):
 
     def ranking(self, context: RouteContext, allowed: Sequence[str] | None = None) -> list[str]:
         """Arms best first: `[0]` is the choice, the rest are fallbacks in order."""
-        scores = self.scores(context)
+        return self.rank(self.scores(context), allowed)
+
+    def rank(self, scores: dict[str, float], allowed: Sequence[str] | None = None) -> list[str]:
+        """The ranking these scores give (callers that show the scores rank with them, so
+        a sampling policy's shown scores are the ones it chose by)."""
         names = [a for a in self.arms if allowed is None or a in allowed]
         if not names:
             raise PolicyConfigError("no arm is allowed for this request")
@@ -127,8 +131,8 @@ class SLAPolicy(Policy):
     def scores(self, context: RouteContext) -> dict[str, float]:
         return dict(zip(self.arms, self.p.tolist(), strict=True))
 
-    def ranking(self, context: RouteContext, allowed: Sequence[str] | None = None) -> list[str]:
-        return _sampled_choice(self, self.p, allowed)
+    def rank(self, scores: dict[str, float], allowed: Sequence[str] | None = None) -> list[str]:
+        return _sampled_choice(self, np.array([scores[a] for a in self.arms]), allowed)
 
     def update(self, arm: str, context: RouteContext, reward: float) -> None:
         i = self._check_arm(arm)
@@ -179,8 +183,8 @@ class QLearningPolicy(Policy):
     def scores(self, context: RouteContext) -> dict[str, float]:
         return dict(zip(self.arms, self.q.tolist(), strict=True))
 
-    def ranking(self, context: RouteContext, allowed: Sequence[str] | None = None) -> list[str]:
-        greedy = super().ranking(context, allowed)
+    def rank(self, scores: dict[str, float], allowed: Sequence[str] | None = None) -> list[str]:
+        greedy = super().rank(scores, allowed)
         if self.rng.random() < self.epsilon and len(greedy) > 1:
             explore = greedy[int(self.rng.integers(len(greedy)))]
             return [explore] + [a for a in greedy if a != explore]
@@ -260,7 +264,22 @@ class _MeanStats:
                 self.history.append((policy.arms.index(arm), r))
 
 
-class UCB1Policy(Policy):
+class _MeanPolicy(Policy):
+    """A policy that keeps per-arm reward means (`_MeanStats`): ucb1 and thompson."""
+
+    stats: _MeanStats
+
+    def update(self, arm: str, context: RouteContext, reward: float) -> None:
+        self.stats.add(self._check_arm(arm), reward)
+
+    def state(self) -> dict[str, Any]:
+        return {"arms": self.arms} | self.stats.dump()
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.stats.restore(self, state)
+
+
+class UCB1Policy(_MeanPolicy):
     name = "ucb1"
 
     def __init__(
@@ -286,17 +305,8 @@ class UCB1Policy(Policy):
             score = np.where(n > 0, s / n + bonus, np.inf)
         return dict(zip(self.arms, score.tolist(), strict=True))
 
-    def update(self, arm: str, context: RouteContext, reward: float) -> None:
-        self.stats.add(self._check_arm(arm), reward)
 
-    def state(self) -> dict[str, Any]:
-        return {"arms": self.arms} | self.stats.dump()
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.stats.restore(self, state)
-
-
-class ThompsonPolicy(Policy):
+class ThompsonPolicy(_MeanPolicy):
     name = "thompson"
 
     def __init__(
@@ -313,7 +323,6 @@ class ThompsonPolicy(Policy):
             raise PolicyConfigError("thompson: prior must be 'beta' or 'gaussian'")
         self.prior = prior
         self.stats = _MeanStats(len(self.arms), discount, window)
-        self._last_sample: FloatArray | None = None
 
     def _sample(self) -> FloatArray:
         n, s = self.stats.n, self.stats.s
@@ -327,18 +336,8 @@ class ThompsonPolicy(Policy):
         return self.rng.normal(mean, std)
 
     def scores(self, context: RouteContext) -> dict[str, float]:
-        sample = self._sample()
-        self._last_sample = sample
-        return dict(zip(self.arms, sample.tolist(), strict=True))
-
-    def update(self, arm: str, context: RouteContext, reward: float) -> None:
-        self.stats.add(self._check_arm(arm), reward)
-
-    def state(self) -> dict[str, Any]:
-        return {"arms": self.arms} | self.stats.dump()
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.stats.restore(self, state)
+        """One posterior draw per arm: a new draw at every call."""
+        return dict(zip(self.arms, self._sample().tolist(), strict=True))
 
 
 class LinUCBPolicy(Policy):
@@ -444,7 +443,7 @@ class RandomPolicy(Policy):
     def scores(self, context: RouteContext) -> dict[str, float]:
         return dict.fromkeys(self.arms, 1.0 / len(self.arms))
 
-    def ranking(self, context: RouteContext, allowed: Sequence[str] | None = None) -> list[str]:
+    def rank(self, scores: dict[str, float], allowed: Sequence[str] | None = None) -> list[str]:
         return _sampled_choice(self, np.ones(len(self.arms)), allowed)
 
     def update(self, arm: str, context: RouteContext, reward: float) -> None:

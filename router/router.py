@@ -152,8 +152,9 @@ class Router:
             self._refresh()
             name = validate_policy_name(policy, self.arms) if policy else self._active
             chooser = self._policy(name)
-            ranking = chooser.ranking(context, allowed)
-            return Selection(ranking[0], name, ranking, chooser.scores(context))
+            scores = chooser.scores(context)
+            ranking = chooser.rank(scores, allowed)
+            return Selection(ranking[0], name, ranking, scores)
 
     def update(
         self,
