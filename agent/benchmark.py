@@ -20,12 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from agent.pipeline import Pipeline
-from agent.pool import PoolConfig
+from agent.pool import load_pool
 from agent.settings import Settings
 from retriever import HybridRetriever
 from retriever.benchmark import GoldIndex, Question, load_questions
@@ -79,9 +78,8 @@ def run_ask_benchmark(
     with tempfile.TemporaryDirectory(prefix="toolroute-bench-") as scratch:
         scratch_settings = settings.model_copy(update={"data_dir": Path(scratch)})
         _share_models(settings.data_dir, Path(scratch))
-        config = PoolConfig.model_validate(
-            {"arms": {**_arm_specs(settings), "template": {"type": "template"}}}
-        )
+        # The pool from the real settings: the scratch dir has no toolroute.toml.
+        config = load_pool(settings)
         with Pipeline.open(scratch_settings, retriever=retriever, pool_config=config) as pipeline:
             pipeline.run(questions[0].text, arm=arm)  # warm-up: load the model, fill caches
             tasks = []
@@ -112,14 +110,6 @@ def run_ask_benchmark(
         tokens_out_mean=statistics.fmean(t["tokens"]["out"] for _, t in tasks),
         cost_per_1k_requests=1000 * statistics.fmean(t["cost"] for _, t in tasks),
     )
-
-
-def _arm_specs(settings: Settings) -> dict[str, Any]:
-    from agent.pool import load_pool
-
-    return {
-        name: spec.model_dump(exclude_none=True) for name, spec in load_pool(settings).arms.items()
-    }
 
 
 def _share_models(data_dir: Path, scratch: Path) -> None:

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from agent.apicall import APICall
 from agent.arms.base import Arm, Generation, GenerationRequest
 from agent.errors import (
-    AgentError,
     ArmUnavailableError,
     CallParseError,
     ConfigError,
@@ -36,7 +35,7 @@ from agent.errors import (
 )
 from agent.executor import Execution, Executor, ValidationExecutor
 from agent.pool import ArmPool, PoolConfig, load_pool
-from agent.resolve import CatalogResolver
+from agent.resolve import CallResolver, CatalogResolver
 from agent.tasks import TaskStore
 from router import RewardWeights, Router, Selection
 
@@ -165,7 +164,8 @@ class Pipeline:
         timings["route_ms"] = _ms(t)
 
         t = time.perf_counter()
-        request = GenerationRequest(query, hits, resolver=self.resolver.current())
+        resolver = self.resolver.current()  # one catalog snapshot for the whole request
+        request = GenerationRequest(query, hits, resolver=resolver)
         generation, attempts = self._generate(selection, request)
         timings["generate_ms"] = _ms(t)
 
@@ -176,7 +176,7 @@ class Pipeline:
         if generation is None:
             execution = Execution("infra_error", "; ".join(f"{a.arm}: {a.error}" for a in attempts))
         else:
-            call, parse_error = self._resolve(generation.text, hits)
+            call, parse_error = _resolve(resolver, generation.text, hits)
             if execute:
                 t = time.perf_counter()
                 execution = self.executor.execute(call, parse_error)
@@ -230,12 +230,6 @@ class Pipeline:
                 if name in self.router.arms:
                     self.router.record_infra_failure(name)
         return None, attempts
-
-    def _resolve(self, text: str, hits: Sequence[Hit]) -> tuple[APICall | None, str | None]:
-        try:
-            return self.resolver.resolve_text(text, [h.doc.id for h in hits]), None
-        except CallParseError as exc:
-            return None, str(exc)
 
     def _task(
         self,
@@ -304,6 +298,15 @@ class Pipeline:
         return True
 
 
+def _resolve(
+    resolver: CallResolver, text: str, hits: Sequence[Hit]
+) -> tuple[APICall | None, str | None]:
+    try:
+        return resolver.resolve_text(text, [h.doc.id for h in hits]), None
+    except CallParseError as exc:
+        return None, str(exc)
+
+
 def _hit_json(hit: Hit) -> dict[str, Any]:
     return {
         "id": hit.doc.id,
@@ -317,6 +320,3 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
 
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 3)
-
-
-__all__ = ["AgentError", "Pipeline"]

@@ -227,9 +227,7 @@ class Router:
             }
             active = self._policy(self._active)
             ctx = context or self.context(None, [], None, None)
-            scores = (
-                active.scores(ctx) if active.name != "linucb" or ctx.features is not None else {}
-            )
+            scores = active.scores(ctx)
             arms = {}
             for arm in self.arms:
                 _, pulls, rsum, asum, csum, lsum, infra, fcount, fsum = rows.get(
