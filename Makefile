@@ -18,9 +18,9 @@ WHEELHOUSE ?= $(HOME)/.cache/toolroute/wheels
 LLAMA_WHEELS := $(WHEELHOUSE)/llama-$(LLAMA_CPP_VERSION)-avx2
 LLAMA_WHEEL_STAMP := $(LLAMA_WHEELS)/.built
 
-.PHONY: install index run test lint bench clean
+.PHONY: install system-packages index run test lint bench clean
 
-install: $(STAMP)
+install: system-packages $(STAMP)
 
 $(LLAMA_WHEEL_STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ $(LLAMA_WHEEL_STAMP):
 		--no-binary llama-cpp-python --wheel-dir $(LLAMA_WHEELS) \
 		llama-cpp-python==$(LLAMA_CPP_VERSION)
 	@touch $@
+
+# The sandbox loads libseccomp through pyseccomp, and when this Python lives where the
+# sandbox's unprivileged uid cannot read it (pyenv under a 0700 /root), it runs the system's
+# python3 of the same version instead. Installed with apt-get when missing (Debian, as root).
+SYSTEM_PACKAGES := libseccomp2 python3
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			echo "Installing $$missing with apt-get..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "warning: the sandbox needs these system packages: $$missing"; fi; \
+	fi
 
 # Re-runs only when pyproject.toml changes. torch is installed first and pinned: the CPU
 # build is on this machine's wheel path, while an unpinned torch pulls GBs of CUDA wheels.
@@ -64,6 +77,7 @@ bench: install
 	$(BIN)/toolroute bench retrieval
 	$(BIN)/toolroute bench router
 	$(BIN)/toolroute bench ask --arm template --arm llamacpp --arm moa -n 60
+	$(BIN)/toolroute bench sandbox
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

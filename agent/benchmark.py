@@ -17,15 +17,18 @@ import random
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from agent.pipeline import Pipeline
 from agent.pool import load_pool
 from agent.settings import Settings
+from apidb import APIDoc
 from retriever import HybridRetriever
 from retriever.benchmark import GoldIndex, Question, load_questions
 from router import POLICIES, RouteContext, Router, make_policy
@@ -156,4 +159,107 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
         "n": float(len(ms)),
+    }
+
+
+TRIVIAL_CALL = "pipeline('summarization', model='facebook/bart-large-cnn')"
+
+
+def run_sandbox_benchmark(
+    settings: Settings,
+    docs: list[APIDoc],
+    *,
+    runs: int = 200,
+    gold: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Sandbox overhead, concurrency and how many catalog calls simulate to themselves.
+
+    - `overhead`: `runs` sequential simulated runs of one trivial call, end to end
+      (static check, bwrap, cgroup, runner, judging);
+    - `concurrency`: rounds of 2 runs per core at once (all must succeed), then a burst
+      beyond the slots and the queue (the excess must come back `busy`, nothing else);
+    - `gold`: every Python doc's own canonical call, run simulated: `ok` share, and the
+      share that resolves to the doc itself or to one with the same canonical call.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.resolve import CallResolver
+    from agent.sandbox import SandboxExecutor
+
+    resolver = CallResolver(docs)
+    executor = SandboxExecutor.from_settings(settings)
+    executor.sandbox.check()
+    figures: dict[str, Any] = {"sandbox": executor.sandbox.describe()}
+
+    seconds: list[float] = []
+    statuses: Counter[str] = Counter()
+    for _ in range(runs):
+        started = time.perf_counter()
+        statuses[executor.run_code(TRIVIAL_CALL, resolver).status] += 1
+        seconds.append(time.perf_counter() - started)
+    figures["overhead"] = {**_percentiles(seconds), "statuses": dict(statuses)}
+
+    slots = executor.max_concurrent
+    with ThreadPoolExecutor(slots) as pool:
+        concurrent = Counter(
+            e.status
+            for e in pool.map(lambda _: executor.run_code(TRIVIAL_CALL, resolver), range(slots * 5))
+        )
+    burst_executor = SandboxExecutor(executor.sandbox, max_concurrent=slots, max_queue=slots)
+    burst = slots * 4
+    with ThreadPoolExecutor(burst) as pool:
+        sleepy = "import time\ntime.sleep(1)\n" + TRIVIAL_CALL
+        outcomes = list(pool.map(lambda _: burst_executor.run_code(sleepy, resolver), range(burst)))
+    figures["concurrency"] = {
+        "slots": slots,
+        "concurrent_runs": dict(concurrent),
+        "burst": burst,
+        "burst_ok": sum(e.status == "ok" for e in outcomes),
+        "burst_busy": sum(e.output.startswith("busy") for e in outcomes),
+    }
+    if gold:
+        figures["gold"] = _gold_share(executor, resolver, docs, progress)
+    return figures
+
+
+def _gold_share(
+    executor: Any, resolver: Any, docs: list[APIDoc], progress: Callable[[int], None] | None
+) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    python_docs = [d for d in docs if d.kind == "python"]
+    by_id = {d.id: d for d in docs}
+
+    def one(doc: APIDoc) -> tuple[APIDoc, Any]:
+        execution = executor.run_code(doc.call, resolver)
+        if progress:
+            progress(1)
+        return doc, execution
+
+    statuses: Counter[str] = Counter()
+    itself = 0
+    by_hub: dict[str, Counter[str]] = {}
+    with ThreadPoolExecutor(executor.max_concurrent) as pool:
+        for doc, execution in pool.map(one, python_docs):
+            statuses[execution.status] += 1
+            hub = by_hub.setdefault(doc.hub, Counter())
+            hub["total"] += 1
+            if execution.status != "ok":
+                continue
+            hub["ok"] += 1
+            resolved = [r.get("api_id") for r in execution.trace if r.get("entry")]
+            same = [
+                i for i in resolved if i == doc.id or (i in by_id and by_id[i].call == doc.call)
+            ]
+            if same:
+                itself += 1
+                hub["itself"] += 1
+    total = len(python_docs)
+    return {
+        "docs": total,
+        "statuses": dict(statuses),
+        "ok_share": statuses["ok"] / total if total else 0.0,
+        "resolves_to_itself_share": itself / total if total else 0.0,
+        "by_hub": {hub: dict(c) for hub, c in sorted(by_hub.items())},
     }

@@ -119,7 +119,7 @@ def open_retriever(store: CatalogStore, *, show_progress: bool) -> HybridRetriev
         )
 
 
-def _rich_progress() -> Any:
+def _rich_progress(*, disable: bool = False) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     return Progress(
@@ -129,6 +129,7 @@ def _rich_progress() -> Any:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=disable,
     )
 
 
@@ -650,3 +651,96 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --------------------------------------------------------------------------- sandbox
+
+sandbox_app = typer.Typer(help="Run code in the sandbox.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+class RunModeChoice(StrEnum):
+    simulated = "simulated"
+    live = "live"
+
+
+@sandbox_app.command("run")
+def sandbox_run(
+    source: Annotated[str, typer.Argument(help="A file of Python code, or - for stdin.")],
+    mode: Annotated[
+        RunModeChoice,
+        typer.Option(
+            "--mode", help="simulated: recording stand-ins; live: real allow-listed callables."
+        ),
+    ] = RunModeChoice.simulated,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.1, max=600, help="Wall-clock limit in seconds."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a code snippet in the sandbox, judge it against the catalog and print the outcome.
+
+    Exit status: 0 when the outcome is ok, 1 for any other outcome, 2 for usage errors."""
+    from agent.resolve import CallResolver
+    from agent.sandbox import SandboxExecutor
+
+    with edge():
+        if source == "-":
+            code = sys.stdin.read()
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise typer.BadParameter(f"no such file: {source}", param_hint="SOURCE")
+            code = path.read_text(errors="replace")
+        executor = SandboxExecutor.from_settings(settings())
+        resolver = CallResolver(open_store().iter_docs())
+        execution = executor.run_code(code, resolver, mode=mode.value, timeout_s=timeout)
+    if as_json:
+        print_json(execution.to_json())
+    else:
+        colour = "green" if execution.succeeded else "red"
+        out.print(f"[bold {colour}]{execution.status}[/]")
+        for record in execution.trace:
+            if record.get("entry"):
+                api = record.get("api_id") or "(not in the catalog)"
+                out.print(f"  {record['path']}  ->  {api}", highlight=False)
+        if execution.output:
+            out.print(execution.output, highlight=False, markup=False)
+    raise typer.Exit(0 if execution.succeeded else 1)
+
+
+@bench_app.command("sandbox")
+def bench_sandbox(
+    runs: Annotated[
+        int, typer.Option("-n", min=10, help="Sequential runs for the overhead.")
+    ] = 200,
+    gold: Annotated[
+        bool, typer.Option("--gold/--no-gold", help="Also simulate every catalog Python call.")
+    ] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Sandbox overhead (p50/p99), concurrency and busy queue, and the share of catalog
+    calls that simulate to their own catalog entry."""
+    from agent.benchmark import run_sandbox_benchmark
+
+    with edge():
+        docs = list(open_store().iter_docs())
+        with _rich_progress(disable=as_json) as bar:
+            task = bar.add_task("catalog calls", total=sum(d.kind == "python" for d in docs))
+            figures = run_sandbox_benchmark(
+                settings(), docs, runs=runs, gold=gold, progress=lambda n: bar.advance(task, n)
+            )
+    if as_json:
+        print_json(figures)
+        return
+    overhead = figures["overhead"]
+    out.print(f"sandbox        {figures['sandbox']}")
+    out.print(f"overhead       p50 {overhead['p50_ms']:.1f} ms, p99 {overhead['p99_ms']:.1f} ms")
+    out.print(f"concurrency    {figures['concurrency']}")
+    if "gold" in figures:
+        g = figures["gold"]
+        out.print(
+            f"catalog calls  ok {g['ok_share']:.1%}, to their own entry "
+            f"{g['resolves_to_itself_share']:.1%} of {g['docs']}"
+        )

@@ -7,7 +7,10 @@
     │   └── MissingDependencyError   an optional library is not installed (names the fix)
     ├── ArmUnavailableError     a model server is down, timed out or failed: an
     │                           infrastructure failure, never a wrong answer
-    └── TaskNotFoundError
+    ├── TaskNotFoundError
+    └── SandboxError
+        ├── SandboxUnavailableError   isolation cannot be set up here (names the fix)
+        └── SandboxBusyError          every sandbox slot and queue place is taken
 
 Foreign errors (llama_cpp, transformers, httpx) are wrapped `raise ... from exc` inside
 the arm that calls them.
@@ -50,3 +53,15 @@ class ArmUnavailableError(AgentError):
 
 class TaskNotFoundError(AgentError):
     pass
+
+
+class SandboxError(AgentError):
+    """The sandbox itself (not the code it runs) failed."""
+
+
+class SandboxUnavailableError(SandboxError):
+    """Isolation is not available; the executor refuses to run code."""
+
+
+class SandboxBusyError(SandboxError):
+    """Too many runs are waiting; try again later."""

@@ -1,16 +1,21 @@
-"""Running (or, until the sandbox lands, checking) a generated call.
+"""Running a generated call: the interface, and a check-only executor.
 
-`Executor` is the interface the pipeline calls; the sandboxed executor of the sandbox issue
-implements it too. `ValidationExecutor` is today's default: a call succeeds when it resolves
-to a catalog API and its arguments fit the API's schema. Nothing is run.
+`Executor` is the interface the pipeline calls. `agent.sandbox.SandboxExecutor` (the
+default) runs the call in the sandbox. `ValidationExecutor` runs nothing: a call succeeds
+when it resolves to a catalog API and its arguments fit the API's schema; it serves tests
+and `ask --no-sandbox`-style uses where running code is not wanted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agent.apicall import APICall
+
+if TYPE_CHECKING:
+    from agent.resolve import CallResolver
 
 ExecutionStatus = Literal[
     "ok", "api_error", "invalid_call", "blocked", "timeout", "oom", "infra_error"
@@ -57,8 +62,18 @@ class Execution:
 class Executor(Protocol):
     name: str
 
-    def execute(self, call: APICall | None, error: str | None = None) -> Execution:
-        """Run `call`; `call` is None when generation produced no parsable call (`error`)."""
+    def execute(
+        self,
+        call: APICall | None,
+        error: str | None = None,
+        *,
+        code: str | None = None,
+        resolver: CallResolver | None = None,
+        preferred: Sequence[str] = (),
+    ) -> Execution:
+        """Run `call` (from `code`, the whole generated code, if given); `call` is None when
+        generation produced no parsable call (`error`). `resolver` is the catalog snapshot
+        the call was resolved against; `preferred` the retrieved doc ids."""
         ...
 
 
@@ -67,7 +82,15 @@ class ValidationExecutor:
 
     name = "validation"
 
-    def execute(self, call: APICall | None, error: str | None = None) -> Execution:
+    def execute(
+        self,
+        call: APICall | None,
+        error: str | None = None,
+        *,
+        code: str | None = None,
+        resolver: CallResolver | None = None,
+        preferred: Sequence[str] = (),
+    ) -> Execution:
         if call is None:
             return Execution("invalid_call", error or "no call was generated", [], self.name)
         trace = [call.to_json()]

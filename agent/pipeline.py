@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.apicall import APICall
+from agent.apicall import APICall, extract_code
 from agent.arms.base import Arm, Generation, GenerationRequest
 from agent.errors import (
     ArmUnavailableError,
@@ -111,6 +111,10 @@ class Pipeline:
             seed=config.router.seed,
         )
         tasks = TaskStore(settings.tasks_path)
+        if executor is None:
+            from agent.sandbox import SandboxExecutor
+
+            executor = SandboxExecutor.from_settings(settings)
         return cls(retriever.store, retriever, pool, router, tasks, executor)
 
     def __enter__(self) -> Pipeline:
@@ -179,7 +183,13 @@ class Pipeline:
             call, parse_error = _resolve(resolver, generation.text, hits)
             if execute:
                 t = time.perf_counter()
-                execution = self.executor.execute(call, parse_error)
+                execution = self.executor.execute(
+                    call,
+                    parse_error,
+                    code=extract_code(generation.text),
+                    resolver=resolver,
+                    preferred=[h.doc.id for h in hits],
+                )
                 timings["execute_ms"] = _ms(t)
                 if execution.trains_router and generation.arm in self.router.arms:
                     reward = self.router.update(

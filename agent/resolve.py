@@ -109,16 +109,32 @@ class CallResolver:
         self._by_name: dict[str, list[APIDoc]] = {}
         self._by_text: dict[str, list[APIDoc]] = {}
         self._canonical: dict[str, APICall | None] = {}
+        self._docs: dict[str, APIDoc] = {}
+        # What the sandbox needs to simulate these docs: the function names their canonical
+        # calls use (`pipeline`, `from_pretrained`, `load`, ...), the bare names they start
+        # from (`AutoModel`, `hub`, ...) and the callable names of function docs.
+        self.entry_names: set[str] = set()
+        self.free_names: set[str] = set()
+        self.function_names: set[str] = set()
         for doc in docs:
             self._add(doc)
 
     def _add(self, doc: APIDoc) -> None:
         self._order[doc.id] = len(self._order)
+        self._docs[doc.id] = doc
         if doc.kind in ("function", "http"):
-            self._by_name.setdefault(callable_name(doc), []).append(doc)
+            name = callable_name(doc)
+            self._by_name.setdefault(name, []).append(doc)
+            if doc.kind == "function":
+                self.function_names.add(name)
             return
         canonical = canonical_call(doc)
         self._canonical[doc.id] = canonical
+        if canonical is not None:
+            self.entry_names.add(canonical.name)
+            head = canonical.function.partition(".")[0]
+            if head.isidentifier():
+                self.free_names.add(head)
         key = identity(canonical) if canonical else None
         if key is not None:
             self._by_identity.setdefault(key, []).append(doc)
@@ -127,6 +143,12 @@ class CallResolver:
 
     def __len__(self) -> int:
         return len(self._order)
+
+    def doc(self, api_id: str) -> APIDoc | None:
+        return self._docs.get(api_id)
+
+    def docs(self) -> Iterable[APIDoc]:
+        return self._docs.values()
 
     def resolve(self, call: APICall, preferred: Sequence[str] = ()) -> APICall:
         """`call` with `api_id` and `problems` filled in."""

