@@ -695,7 +695,12 @@ def sandbox_run(
             code = path.read_text(errors="replace")
         executor = SandboxExecutor.from_settings(settings())
         resolver = CallResolver(open_store().iter_docs())
-        execution = executor.run_code(code, resolver, mode=mode.value, timeout_s=timeout)
+        execution = executor.run_code(
+            code,
+            resolver,
+            mode="live" if mode is RunModeChoice.live else "simulated",
+            timeout_s=timeout,
+        )
     if as_json:
         print_json(execution.to_json())
     else:

@@ -27,12 +27,12 @@ import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from agent.apicall import APICall, Expression
 from agent.errors import SandboxBusyError, SandboxUnavailableError
 from agent.executor import Execution, ExecutionStatus
-from agent.resolve import UNRESOLVED, CallResolver, callable_name
+from agent.resolve import CallResolver, callable_name
 from agent.sandbox import policy
 from agent.sandbox.http import (
     GuardRefusal,
@@ -46,8 +46,7 @@ from agent.sandbox.signatures import FREE_NAME_PATHS, SIGNATURES, SIMULATED_LIBR
 from apidb import APIDoc
 
 log = logging.getLogger(__name__)
-RunMode = str  # "simulated" | "live"
-RUN_MODES = ("simulated", "live")
+RunMode = Literal["simulated", "live"]
 
 
 class SandboxExecutor:
@@ -102,7 +101,7 @@ class SandboxExecutor:
         doc = resolver.doc(call.api_id) if call.api_id else None
         if doc is not None and doc.kind == "http":
             return self.call_http(call, doc)
-        mode = "live" if doc is not None and self._live_target(doc) else "simulated"
+        mode: RunMode = "live" if doc is not None and self._live_target(doc) else "simulated"
         return self.run_code(code or call.code, resolver, mode=mode, preferred=preferred)
 
     # -- code ------------------------------------------------------------------------
@@ -149,6 +148,7 @@ class SandboxExecutor:
             "dangerous_modules": sorted(policy.DANGEROUS_MODULES),
             "free_names": free if mode == "simulated" else {},
             "signatures": SIGNATURES,
+            "model_arguments": list(policy.IDENTIFYING_KEYWORDS),
             "live_callables": live,
             "sys_path": site_packages() if mode == "live" else [],
         }
@@ -340,4 +340,4 @@ def _output(raw: RawRun) -> str:
     return "\n".join(parts)
 
 
-__all__ = ["RUN_MODES", "SandboxExecutor", "UNRESOLVED"]
+__all__ = ["RunMode", "SandboxExecutor"]

@@ -39,10 +39,18 @@ _FORBIDDEN_ATTRIBUTES = frozenset(
     f_code gi_frame gi_code cr_frame ag_frame tb_frame tb_next co_code mro format_map
     sys os subprocess import_module load_module""".split()
 )
-_IDENTIFYING = ("model", "pretrained_model_name_or_path", "repo_or_dir", "handle", "repo_id")
+# Keywords that name the model a call loads; the runner checks the same ones at run time.
+IDENTIFYING_KEYWORDS = (
+    "model",
+    "pretrained_model_name_or_path",
+    "repo_or_dir",
+    "handle",
+    "repo_id",
+)
 
 
 def looks_like_path(value: object) -> bool:
+    # runner._looks_like_path is the same rule: the runner cannot import this package.
     if not isinstance(value, str):
         return False
     return (
@@ -94,7 +102,7 @@ def _check_call(node: ast.Call) -> Iterable[str]:
             isinstance(value, ast.Constant) and not value.value
         ):
             yield "trust_remote_code=True would run code from the model repository"
-        if keyword.arg in _IDENTIFYING and isinstance(value, ast.Constant):
+        if keyword.arg in IDENTIFYING_KEYWORDS and isinstance(value, ast.Constant):
             if looks_like_path(value.value):
                 yield f"{keyword.arg}={value.value!r} is a filesystem path, not a model id"
     for arg in node.args[:2]:

@@ -191,6 +191,7 @@ def _jsonable(value, depth=0):
 
 
 def _looks_like_path(value):
+    # Mirrors agent.sandbox.policy.looks_like_path (this script imports nothing of ours).
     if not isinstance(value, str):
         return False
     return (
@@ -305,7 +306,7 @@ class SimulatedFinder:
 
 
 _signatures = {}
-_MODEL_ARGUMENTS = ("model", "pretrained_model_name_or_path", "repo_or_dir", "handle", "repo_id")
+_model_arguments = ()  # from the job: policy.IDENTIFYING_KEYWORDS
 
 
 def _signature_for(path):
@@ -320,7 +321,7 @@ def _signature_for(path):
 def _check_entry_call(path, args, kwargs):
     if kwargs.get("trust_remote_code"):
         _violation(f"{path}: trust_remote_code=True would run code from the model repo")
-    for value in (*args[:2], *(kwargs.get(k) for k in _MODEL_ARGUMENTS)):
+    for value in (*args[:2], *(kwargs.get(k) for k in _model_arguments)):
         if _looks_like_path(value):
             _violation(f"{path}: {value!r} is a filesystem path, not a model id")
     key, signature = _signature_for(path)
@@ -428,7 +429,8 @@ def _apply_limits(limits):
 
 def _namespace(job):
     """The code's globals: restricted builtins, stand-ins or live callables."""
-    global _importable, _dangerous
+    global _importable, _dangerous, _model_arguments
+    _model_arguments = tuple(job.get("model_arguments", ()))
     namespace_builtins = {name: getattr(builtins, name) for name in _SAFE_BUILTINS}
     namespace_builtins["__import__"] = _guarded_import
     namespace = {"__name__": "__generated__", "__builtins__": namespace_builtins}
