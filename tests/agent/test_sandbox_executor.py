@@ -256,7 +256,9 @@ def test_static_policy_runs_before_the_sandbox(resolver: CallResolver) -> None:
     assert execution.status == "blocked"
 
 
-def test_execute_runs_a_resolved_python_call(executor: SandboxExecutor, resolver: CallResolver) -> None:
+def test_execute_runs_a_resolved_python_call(
+    executor: SandboxExecutor, resolver: CallResolver
+) -> None:
     call = resolver.resolve(
         APICall("pipeline", "pipeline", ("summarization",), {"model": "facebook/bart-large-cnn"})
     )
