@@ -61,9 +61,9 @@ $(STAMP): pyproject.toml $(LLAMA_WHEEL_STAMP)
 index: install
 	@test -f $(TOOLROUTE_DATA_DIR)/index/manifest.json || $(BIN)/toolroute index build
 
-# Until the REST service lands, `run` answers a sample request end to end.
+# The REST service on 127.0.0.1:8000 with the embedded defaults (OpenAPI at /docs).
 run: index
-	$(BIN)/toolroute ask "summarize a long news article"
+	$(BIN)/toolroute serve
 
 test: install
 	$(BIN)/python -m pytest

@@ -76,11 +76,34 @@ class Executor(Protocol):
         the call was resolved against; `preferred` the retrieved doc ids."""
         ...
 
+    # What a service needs to report readiness and load, and to shut down.
+    def check(self) -> None:
+        """Raise `SandboxUnavailableError` (naming the fix) if runs cannot happen."""
+        ...
+
+    @property
+    def running(self) -> int: ...
+
+    @property
+    def queue_depth(self) -> int: ...
+
+    def shutdown(self) -> int:
+        """Kill runs in progress, refuse new ones; returns how many were killed."""
+        ...
+
 
 class ValidationExecutor:
     """Success = the call resolves to a catalog API with valid arguments. Runs nothing."""
 
     name = "validation"
+    running = 0
+    queue_depth = 0
+
+    def check(self) -> None:
+        """Validation needs nothing but the catalog."""
+
+    def shutdown(self) -> int:
+        return 0
 
     def execute(
         self,

@@ -43,10 +43,12 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from agent.settings import Settings
+    from agent.toolset import Toolset
     from apidb import CatalogStore
     from retriever import Hit, HybridRetriever
 
 logger = logging.getLogger("toolroute.pipeline")
+_VALIDATE_ONLY = ValidationExecutor()
 
 
 @dataclass
@@ -145,15 +147,24 @@ class Pipeline:
         policy: str | None = None,
         weights: RewardWeights | None = None,
         execute: bool = True,
+        toolset: Toolset | None = None,
     ) -> dict[str, Any]:
+        """One task, stored before it is returned.
+
+        With a `toolset` (a client's own tool definitions) those tools are the catalog for
+        this request. The client runs its own tools, so the call is validated against their
+        schemas but not executed, and the router is not taught: validation alone is not the
+        execution success its reward is defined by.
+        """
         started = time.perf_counter()
         if arm is not None and arm not in self.pool.names:
             raise UnknownArmError(arm, self.pool.names)
         timings: dict[str, float] = {}
 
         t = time.perf_counter()
-        vector = self.retriever.embed_query(query)
-        hits = self.retriever.search(query, k, hub=hub, vector=vector)
+        retriever = toolset.retriever if toolset is not None else self.retriever
+        vector = retriever.embed_query(query)
+        hits = retriever.search(query, k, hub=hub, vector=vector)
         timings["retrieve_ms"] = _ms(t)
 
         top = hits[0].doc if hits else None
@@ -168,7 +179,8 @@ class Pipeline:
         timings["route_ms"] = _ms(t)
 
         t = time.perf_counter()
-        resolver = self.resolver.current()  # one catalog snapshot for the whole request
+        # One catalog snapshot for the whole request.
+        resolver = toolset.resolver if toolset is not None else self.resolver.current()
         request = GenerationRequest(query, hits, resolver=resolver)
         generation, attempts = self._generate(selection, request)
         timings["generate_ms"] = _ms(t)
@@ -183,7 +195,8 @@ class Pipeline:
             call, parse_error = _resolve(resolver, generation.text, hits)
             if execute:
                 t = time.perf_counter()
-                execution = self.executor.execute(
+                executor = self.executor if toolset is None else _VALIDATE_ONLY
+                execution = executor.execute(
                     call,
                     parse_error,
                     code=extract_code(generation.text),
@@ -191,7 +204,8 @@ class Pipeline:
                     preferred=[h.doc.id for h in hits],
                 )
                 timings["execute_ms"] = _ms(t)
-                if execution.trains_router and generation.arm in self.router.arms:
+                learns = toolset is None and execution.trains_router
+                if learns and generation.arm in self.router.arms:
                     reward = self.router.update(
                         generation.arm,
                         context,

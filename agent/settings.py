@@ -32,6 +32,20 @@ class Settings(BaseSettings):
     config: Path | None = None
     database_url: str | None = None
     auth: Literal["required", "disabled"] = "required"
+    api_keys: SecretStr | None = None  # comma-separated; none: one is created on first start
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str | None = None  # Slack's own by default; tests point it at a local server
+    # The REST service (additions to the DESIGN.md table).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int | None = Field(default=None, ge=1)  # pipelines at once; default 2 per core
+    queue_limit: int = Field(default=32, ge=0)  # tasks waiting beyond those: then 503
+    rate_limit_per_s: float = Field(default=50.0, ge=0)  # per API key; 0 turns it off
+    rate_limit_burst: int = Field(default=100, ge=1)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_import_bytes: int = Field(default=32 << 20, ge=1024)  # `POST /v1/apis:import`
+    drain_timeout_s: float = Field(default=30.0, ge=0)  # shutdown waits this long for tasks
     sandbox: Literal["bwrap", "unsafe-dev"] = "bwrap"
     # Sandbox (additions to the DESIGN.md table).
     sandbox_timeout_s: float = Field(default=10.0, gt=0, le=600)
@@ -50,6 +64,15 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_model: str = "default"
     openai_mode: Literal["chat", "completions"] = "chat"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        raw = self.api_keys.get_secret_value() if self.api_keys else ""
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_signing_secret is not None and self.slack_bot_token is not None
 
     @property
     def sandbox_local_service_list(self) -> list[str]:

@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     created_at  TEXT NOT NULL,
     PRIMARY KEY (task_id, source)
 );
+CREATE TABLE IF NOT EXISTS seen_deliveries (
+    key         TEXT PRIMARY KEY,
+    created_at  TEXT NOT NULL
+);
 """
 
 
@@ -118,6 +122,17 @@ class TaskStore:
                 (task_id,),
             ).fetchall()
         return [{"source": s, "score": sc, "comment": c, "created_at": t} for s, sc, c, t in rows]
+
+    def first_delivery(self, key: str, created_at: str) -> bool:
+        """True the first time `key` (a Slack event or trigger id) is seen, False after:
+        how retried and replayed deliveries are told from new ones, across restarts."""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO seen_deliveries (key, created_at) VALUES (?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, created_at),
+            )
+            return cursor.rowcount == 1
 
     def count(self) -> int:
         with self._lock:

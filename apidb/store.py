@@ -118,19 +118,35 @@ class CatalogStore:
         return row is not None
 
     def list_docs(
-        self, *, hub: str | None = None, limit: int | None = None, offset: int = 0
+        self,
+        *,
+        hub: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: str | None = None,
     ) -> list[APIDoc]:
-        """Docs ordered by id (stable for paging)."""
-        return list(self.iter_docs(hub=hub, limit=limit, offset=offset))
+        """Docs ordered by id (stable for paging); `after` starts past that id."""
+        return list(self.iter_docs(hub=hub, limit=limit, offset=offset, after=after))
 
     def iter_docs(
-        self, *, hub: str | None = None, limit: int | None = None, offset: int = 0
+        self,
+        *,
+        hub: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: str | None = None,
     ) -> Iterator[APIDoc]:
         query = "SELECT body FROM docs"
+        where: list[str] = []
         params: list[object] = []
         if hub is not None:
-            query += " WHERE hub = ?"
+            where.append("hub = ?")
             params.append(hub.lower())
+        if after is not None:
+            where.append("id > ?")
+            params.append(after)
+        if where:
+            query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
         with self._lock:

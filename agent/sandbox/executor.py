@@ -84,6 +84,23 @@ class SandboxExecutor:
             max_concurrent=settings.sandbox_max_concurrent,
         )
 
+    @property
+    def running(self) -> int:
+        return self.sandbox.running
+
+    def check(self) -> None:
+        self.sandbox.check()
+
+    @property
+    def queue_depth(self) -> int:
+        """Runs waiting for a slot (not counting the ones running)."""
+        with self._lock:
+            return max(0, self._waiting - self.sandbox.running)
+
+    def shutdown(self) -> int:
+        """Kill runs in progress and refuse new ones; returns how many were killed."""
+        return self.sandbox.kill_all()
+
     # -- the Executor interface --------------------------------------------------------
 
     def execute(

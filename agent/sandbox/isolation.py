@@ -33,6 +33,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,10 @@ class Sandbox:
         self._drop_privileges = os.geteuid() == 0
         self._cgroups = CgroupManager.detect() if use_cgroups and os.geteuid() == 0 else None
         self._checked: str | None = None
+        # Runs in progress, so that shutdown can kill them instead of waiting them out.
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self._live_lock = threading.Lock()
+        self._closed = False
 
     # -- availability ----------------------------------------------------------------
 
@@ -202,18 +207,41 @@ class Sandbox:
                 raise SandboxUnavailableError(f"could not start the sandbox: {exc}") from exc
             pipes.close_child_ends()
             cgroup: RunCgroup | None = None
+            with self._live_lock:
+                self._live.add(process)
+                closed = self._closed
             try:
+                if closed:  # shutdown began while this run was starting
+                    raise SandboxUnavailableError("the sandbox is shutting down")
                 if block_w is not None and info_r is not None:
                     cgroup = self._join_cgroup(process, info_r, block_w, limits)
                 raw = _collect(process, job, result_r, started, limits)
                 if cgroup is not None:
                     raw.oom_killed = cgroup.oom_killed()
             finally:
+                with self._live_lock:
+                    self._live.discard(process)
                 _kill_group(process)
                 if cgroup is not None:
                     cgroup.close()
             raw.isolation = {"cgroup": cgroup is not None, "mode": self.mode}
             return raw
+
+    @property
+    def running(self) -> int:
+        with self._live_lock:
+            return len(self._live)
+
+    def kill_all(self) -> int:
+        """Kill every run in progress and refuse new ones (service shutdown). Returns how
+        many were killed; their callers see a killed run, classified as usual."""
+        with self._live_lock:
+            self._closed = True
+            live = list(self._live)
+        for process in live:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        return len(live)
 
     def _user_args(self) -> dict[str, Any]:
         if self.mode == "bwrap" and self._drop_privileges:

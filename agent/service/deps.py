@@ -1,0 +1,82 @@
+"""Dependencies routes declare with `Annotated`: the service state and the caller."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import anyio.to_thread
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agent.service.auth import LOCAL_CALLER, ApiKey
+from agent.service.limits import DrainingError, QueueFullError
+from agent.service.state import ServiceState
+
+T = TypeVar("T")
+
+# auto_error=False: a missing key gets our 401 (with WWW-Authenticate), not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tr_...`")
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def get_caller(
+    request: Request,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    """The caller's key (401 without a valid one), then its rate limit (429)."""
+    if state.keyring is None:
+        caller = LOCAL_CALLER
+    else:
+        found = state.keyring.check(credentials.credentials) if credentials else None
+        if found is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid API key is required: Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        caller = found
+    wait_s = state.limiter.acquire(caller.id)
+    if wait_s is not None:
+        state.metrics.rejected.labels("rate_limit").inc()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of {state.limiter.rate:g} requests/s exceeded",
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        )
+    request.state.caller = caller
+    return caller
+
+
+CallerDep = Annotated[ApiKey, Depends(get_caller)]
+
+
+async def run_task(state: ServiceState, work: Callable[[], T]) -> T:
+    """Run pipeline work in a worker thread if there is room; 503 with Retry-After if not."""
+    try:
+        state.admission.enter()
+    except QueueFullError as exc:
+        state.metrics.rejected.labels("queue_full").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from exc
+    except DrainingError as exc:
+        state.metrics.rejected.labels("shutting_down").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
+        ) from exc
+    # The worker limiter bounds threads to the admission's worker count; the rest wait.
+    return await anyio.to_thread.run_sync(
+        state.run_admitted, work, limiter=state.worker_limiter, abandon_on_cancel=True
+    )

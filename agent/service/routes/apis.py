@@ -1,0 +1,145 @@
+"""`/v1/apis`: the live catalog. Every change is searchable by the next request."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import anyio.to_thread
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+
+from agent.service.deps import CallerDep, StateDep
+from agent.service.schemas import (
+    APIDocCreate,
+    APIDocPage,
+    APIDocPublic,
+    APIDocUpdate,
+    ImportResult,
+    error_responses,
+)
+from apidb import DocNotFoundError, LoaderError, load_text
+
+router = APIRouter(tags=["apis"])
+_ERRORS = error_responses(401, 404, 422, 429)
+ImportFormat = Literal["apibench", "openai-tools", "openapi"]
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file itself: APIBench JSON lines, OpenAI tools JSON, or an "
+        "OpenAPI 3 document (JSON or YAML).",
+        "content": {
+            "application/json": {"schema": {}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "application/yaml": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get("/v1/apis", response_model=APIDocPage, responses=_ERRORS, summary="List APIs by id")
+def list_apis(
+    state: StateDep,
+    caller: CallerDep,
+    hub: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=300, description="The last id seen.")] = None,
+) -> APIDocPage:
+    docs = state.pipeline.store.list_docs(hub=hub, limit=limit, after=cursor)
+    more = len(docs) == limit
+    return APIDocPage(
+        items=[APIDocPublic.from_doc(d) for d in docs],
+        next_cursor=docs[-1].id if docs and more else None,
+    )
+
+
+@router.post(
+    "/v1/apis:import",
+    response_model=ImportResult,
+    responses=error_responses(401, 413, 422, 429),
+    openapi_extra=_IMPORT_BODY,
+    summary="Add or update APIs from a file: all of it, or none on any error",
+)
+async def import_apis(
+    request: Request,
+    state: StateDep,
+    caller: CallerDep,
+    format: Annotated[ImportFormat, Query(description="The file's format.")],
+    hub: Annotated[str | None, Query(max_length=100)] = None,
+) -> ImportResult:
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoaderError(f"the file is not UTF-8: {exc}") from exc
+
+    def apply() -> ImportResult:
+        docs = load_text(text, format, hub=hub, source="upload")
+        summary = state.pipeline.store.upsert_many(docs)
+        state.pipeline.retriever.sync()
+        return ImportResult(
+            format=format,
+            apis=len(docs),
+            added=summary.added,
+            updated=summary.updated,
+            unchanged=summary.unchanged,
+        )
+
+    return await anyio.to_thread.run_sync(apply)
+
+
+@router.get(
+    "/v1/apis/{api_id:path}", response_model=APIDocPublic, responses=_ERRORS, summary="One API"
+)
+def get_api(api_id: str, state: StateDep, caller: CallerDep) -> APIDocPublic:
+    return APIDocPublic.from_doc(state.pipeline.store.get(api_id))
+
+
+@router.post(
+    "/v1/apis",
+    response_model=APIDocPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 409, 422, 429),
+    summary="Add an API",
+)
+def create_api(body: APIDocCreate, state: StateDep, caller: CallerDep) -> APIDocPublic:
+    doc = state.pipeline.store.add(body.to_doc())
+    state.pipeline.retriever.sync()
+    return APIDocPublic.from_doc(doc)
+
+
+@router.put(
+    "/v1/apis/{api_id:path}",
+    response_model=APIDocPublic,
+    responses={**_ERRORS, 201: {"model": APIDocPublic, "description": "Created"}},
+    summary="Replace an API (or add it under this id)",
+)
+def put_api(
+    api_id: str, body: APIDocUpdate, state: StateDep, caller: CallerDep, response: Response
+) -> APIDocPublic:
+    if body.id is not None and body.id != api_id:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the body's id {body.id!r} differs from the path's {api_id!r}",
+        )
+    store = state.pipeline.store
+    doc = body.to_doc(api_id)
+    try:
+        stored = store.update(doc)
+    except DocNotFoundError:
+        stored = store.add(doc)
+        response.status_code = status.HTTP_201_CREATED
+    state.pipeline.retriever.sync()
+    return APIDocPublic.from_doc(stored)
+
+
+@router.delete(
+    "/v1/apis/{api_id:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_ERRORS,
+    summary="Remove an API",
+)
+def delete_api(api_id: str, state: StateDep, caller: CallerDep) -> Response:
+    state.pipeline.store.delete(api_id)
+    state.pipeline.retriever.sync()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

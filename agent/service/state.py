@@ -1,0 +1,114 @@
+"""What one running service holds: the pipeline, keys, limits, metrics, the Slack bot."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from agent.service.auth import Keyring
+from agent.service.limits import Admission, RateLimiter
+from agent.service.metrics import Metrics
+
+if TYPE_CHECKING:
+    from anyio import CapacityLimiter
+
+    from agent.pipeline import Pipeline
+    from agent.service.slack import SlackBot
+    from agent.settings import Settings
+    from agent.toolset import ToolsetCache
+
+log = logging.getLogger("toolroute.service")
+T = TypeVar("T")
+
+PipelineFactory = Callable[["Settings"], "Pipeline"]
+
+
+def default_pipeline(settings: Settings) -> Pipeline:
+    from agent.pipeline import Pipeline
+
+    return Pipeline.open(settings)
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    pipeline: Pipeline
+    keyring: Keyring | None  # None: TOOLROUTE_AUTH=disabled
+    limiter: RateLimiter
+    admission: Admission
+    metrics: Metrics
+    toolsets: ToolsetCache
+    slack: SlackBot | None = None
+    # Bounds worker threads to the admission's worker count; made inside the event loop.
+    worker_limiter: CapacityLimiter | None = None
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        metrics: Metrics,
+        pipeline_factory: PipelineFactory,
+        on_new_key: Callable[[str, str], None],
+    ) -> ServiceState:
+        from agent.toolset import ToolsetCache
+
+        keyring = None
+        if settings.auth == "required":
+            keyring, created = Keyring.load(settings.api_key_list, settings.data_dir)
+            if created is not None:
+                on_new_key(created, str(settings.data_dir / "api_keys.json"))
+        else:
+            log.warning("TOOLROUTE_AUTH=disabled: the API answers anyone (local development only)")
+        pipeline = pipeline_factory(settings)
+        workers = settings.workers or 2 * (os.cpu_count() or 1)
+        state = cls(
+            settings=settings,
+            pipeline=pipeline,
+            keyring=keyring,
+            limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+            admission=Admission(workers, settings.queue_limit),
+            metrics=metrics,
+            toolsets=ToolsetCache(pipeline.retriever.embedder, pipeline.retriever.config),
+        )
+        if settings.slack_enabled:
+            from agent.service.slack import SlackBot
+
+            state.slack = SlackBot.from_settings(settings, state)
+        metrics.bind(
+            in_flight=lambda: state.admission.in_flight,
+            task_queue=lambda: state.admission.waiting,
+            sandbox_queue=lambda: state.pipeline.executor.queue_depth,
+            sandbox_running=lambda: state.pipeline.executor.running,
+        )
+        return state
+
+    def run_admitted(self, work: Callable[[], T]) -> T:
+        """Run `work` (in a worker thread) as an admitted task. The caller has already
+        called `admission.enter()`; this frees the place when the work itself ends, even
+        if the request that asked for it was cancelled meanwhile, so that shutdown's drain
+        waits for the work, not for the request."""
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            self.admission.leave(time.perf_counter() - started)
+
+    def shutdown(self) -> None:
+        """Stop taking tasks, let running ones finish (up to the drain timeout), kill what
+        is still in the sandbox, close everything."""
+        drained = self.admission.drain(self.settings.drain_timeout_s)
+        if not drained:
+            killed = self.pipeline.executor.shutdown()
+            log.warning("shutdown: drain timed out; killed %d sandboxed runs", killed)
+            self.admission.drain(5.0)  # killed runs end at once and their tasks are stored
+        else:
+            self.pipeline.executor.shutdown()
+        if self.slack is not None:
+            self.slack.close()
+        self.toolsets.close()
+        self.pipeline.close()

@@ -1,0 +1,139 @@
+"""A real uvicorn server on loopback around the real app: the small catalog's index, the
+real embedder, the real sandbox, the template arm plus fake arms that tests steer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from agent.pipeline import Pipeline
+from agent.pool import PoolConfig
+from agent.service import create_app
+from agent.settings import Settings
+from apidb import CatalogStore
+from retriever import HybridRetriever
+from retriever.embedder import SentenceTransformerEmbedder
+from tests.conftest import private_copy
+from tests.fakes import FakeArm
+
+API_KEY = "test-key-alpha"
+OTHER_KEY = "test-key-beta"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+GOOD_CALL = "torch.hub.load(repo_or_dir='pytorch/vision', model='resnet50', pretrained=True)"
+RESNET_QUERY = "classify images with a ResNet-50 trained on ImageNet"
+
+
+class LiveServer:
+    """uvicorn in a thread on an ephemeral loopback port; `stop()` shuts it down as
+    SIGTERM would (in-flight requests finish, then the app's shutdown runs)."""
+
+    def __init__(self, app: Any, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=30
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+
+def pipeline_factory(
+    embedder: SentenceTransformerEmbedder, arms: dict[str, FakeArm]
+) -> Callable[[Settings], Pipeline]:
+    def open_pipeline(settings: Settings) -> Pipeline:
+        store = CatalogStore(settings.catalog_path)
+        retriever = HybridRetriever.open(store, embedder, settings.index_dir)
+        pool = PoolConfig.model_validate(
+            {"arms": {"template": {"type": "template"}}, "router": {"policy": "fixed:template"}}
+        )
+        return Pipeline.open(settings, retriever=retriever, pool_config=pool, extra_arms=arms)
+
+    return open_pipeline
+
+
+def service_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "auth": "required",
+        "api_keys": SecretStr(f"{API_KEY},{OTHER_KEY}"),
+        "max_body_bytes": 64 * 1024,
+        "max_import_bytes": 4 << 20,
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture
+def fake_arms() -> dict[str, FakeArm]:
+    return {"good": FakeArm("good", default=GOOD_CALL)}
+
+
+@pytest.fixture
+def start_server(
+    small_index_dir: Path,
+    tmp_path: Path,
+    embedder: SentenceTransformerEmbedder,
+    fake_arms: dict[str, FakeArm],
+) -> Iterator[Callable[..., LiveServer]]:
+    """Starts a server on a private copy of the small catalog, with settings overridden
+    as asked; stopped after the test."""
+    servers: list[LiveServer] = []
+
+    def start(**overrides: Any) -> LiveServer:
+        data_dir = private_copy(small_index_dir, tmp_path / f"s{len(servers)}")
+        app = create_app(
+            service_settings(data_dir, **overrides),
+            pipeline_factory=pipeline_factory(embedder, fake_arms),
+        )
+        server = LiveServer(app, data_dir).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    small_index_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: SentenceTransformerEmbedder,
+) -> Iterator[LiveServer]:
+    """One server for the tests of a module that do not need their own settings."""
+    data_dir = private_copy(small_index_dir, tmp_path_factory.mktemp("service"))
+    arms = {"good": FakeArm("good", default=GOOD_CALL)}
+    app = create_app(service_settings(data_dir), pipeline_factory=pipeline_factory(embedder, arms))
+    server = LiveServer(app, data_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(shared_server: LiveServer) -> Iterator[httpx.Client]:
+    with shared_server.client(headers=AUTH) as client:
+        yield client
