@@ -97,7 +97,9 @@ async def chat_completions(
     tokens = task.get("tokens") or {}
     usage = (int(tokens.get("in", 0)), int(tokens.get("out", 0)))
     call = task.get("parsed_call")
-    if call is None or not wants_calls:
+    # Only a call that resolved to one of the tools becomes a tool call: a client must never
+    # be asked to run a function it did not define.
+    if call is None or doc is None or not wants_calls:
         text = task.get("call") or (task.get("execution") or {}).get("output") or ""
         return _completion(body.model, text, None, task, usage=usage)
     return _completion(body.model, None, _tool_call(call, doc), task, usage=usage)

@@ -1,0 +1,94 @@
+"""The service's parts on their own: keys, rate limits, admission, Slack delivery ids."""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.service.auth import KEYS_FILE, Keyring, digest
+from agent.service.limits import Admission, DrainingError, QueueFullError, RateLimiter
+from agent.service.slack import _delivery_key, render_task
+
+
+def test_configured_keys_are_held_only_as_digests() -> None:
+    ring, created = Keyring.load(["alpha", "beta"], Path("/nonexistent"))
+    assert created is None and len(ring) == 2
+    assert ring.check("alpha") == ring.check("alpha") != ring.check("beta")
+    assert ring.check("alphA") is None and ring.check("") is None
+    assert "alpha" not in repr(vars(ring))
+
+
+def test_a_key_is_created_once_and_stored_hashed(tmp_path: Path) -> None:
+    ring, key = Keyring.load([], tmp_path)
+    assert key is not None and key.startswith("tr_") and len(key) > 40
+    stored = (tmp_path / KEYS_FILE).read_text()
+    assert key not in stored and json.loads(stored) == {"sha256": [digest(key)]}
+    assert stat.S_IMODE((tmp_path / KEYS_FILE).stat().st_mode) == 0o600
+    again, created = Keyring.load([], tmp_path)
+    assert created is None and again.check(key) is not None
+
+
+def test_the_token_bucket_refills_at_its_rate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=3, clock=lambda: now[0])
+    assert [limiter.acquire("k") for _ in range(3)] == [None, None, None]
+    wait = limiter.acquire("k")
+    assert wait == pytest.approx(0.5)
+    assert limiter.acquire("other") is None  # per caller
+    now[0] += 0.5
+    assert limiter.acquire("k") is None
+    assert RateLimiter(rate=0, burst=1).acquire("k") is None  # 0 turns it off
+
+
+def test_admission_refuses_beyond_workers_plus_queue_and_drains() -> None:
+    admission = Admission(workers=1, queue_limit=1)
+    admission.enter()
+    admission.enter()
+    with pytest.raises(QueueFullError) as refused:
+        admission.enter()
+    assert refused.value.retry_after_s >= 1
+    assert admission.waiting == 1
+    threading.Timer(0.2, admission.leave, args=(0.2,)).start()
+    threading.Timer(0.3, admission.leave, args=(0.2,)).start()
+    started = time.monotonic()
+    assert admission.drain(10) is True
+    assert time.monotonic() - started >= 0.25
+    with pytest.raises(DrainingError):
+        admission.enter()
+
+
+def test_drain_reports_tasks_still_running() -> None:
+    admission = Admission(workers=1, queue_limit=0)
+    admission.enter()
+    assert admission.drain(0.1) is False
+
+
+def test_slack_delivery_ids() -> None:
+    assert _delivery_key('{"event_id": "Ev1"}', "application/json") == "event:Ev1"
+    assert (
+        _delivery_key("command=%2Ftoolroute&trigger_id=T.1", "application/x-www-form-urlencoded")
+        == "trigger:T.1"
+    )
+    payload = "payload=" + json.dumps({"trigger_id": "T.2"})
+    assert _delivery_key(payload, "application/x-www-form-urlencoded") == "trigger:T.2"
+    assert _delivery_key("{not json", "application/json") is None
+
+
+def test_the_slack_reply_has_the_call_outcome_arm_and_buttons() -> None:
+    text, blocks = render_task(
+        {
+            "task_id": "t1",
+            "call": "f(x=1)",
+            "arm": "template",
+            "api_id": "a/b",
+            "execution": {"status": "ok"},
+        }
+    )
+    assert text == "f(x=1) · ok · arm template"
+    buttons = blocks[-1]["elements"]
+    assert [b["value"] for b in buttons] == ["t1", "t1"]
