@@ -18,6 +18,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import AgentError, ConfigError, TaskNotFoundError
@@ -121,7 +122,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         return response
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
+        # Also a model built from a valid body can refuse it (an `APIDoc` id rule): the
+        # same 422, with `loc` relative to that model.
+        assert isinstance(exc, RequestValidationError | ValidationError)
         details = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
@@ -142,6 +145,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ValidationError, validation_error)
     # Most specific first: Starlette picks the handler by walking the exception's MRO.
     for exc_type, status, kind in (
         (DocNotFoundError, 404, "not_found"),

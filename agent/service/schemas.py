@@ -104,7 +104,7 @@ class FeedbackResult(BaseModel):
 class APIDocCreate(_Strict):
     """A new API doc. `version` and `updated_at` are the catalog's to set."""
 
-    id: str = Field(min_length=1, max_length=300)
+    id: str = Field(min_length=1, max_length=300, pattern=r"^\S+$")
     hub: str = Field(min_length=1, max_length=100)
     kind: DocKind
     domain: str = ""
@@ -124,7 +124,9 @@ class APIDocCreate(_Strict):
 class APIDocUpdate(APIDocCreate):
     """A replacement for a stored doc; the id comes from the path (a body id must match)."""
 
-    id: str | None = Field(default=None, min_length=1, max_length=300)  # type: ignore[assignment]
+    id: str | None = Field(  # type: ignore[assignment]
+        default=None, min_length=1, max_length=300, pattern=r"^\S+$"
+    )
 
 
 class APIDocPublic(BaseModel):

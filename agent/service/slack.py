@@ -79,10 +79,9 @@ class SlackBot:
 
         text = body.decode("utf-8", errors="replace")
         lowered = {k.lower(): v for k, v in headers.items()}
-        signed = self._verifier.is_valid(
-            body=text,
-            timestamp=lowered.get("x-slack-request-timestamp", ""),
-            signature=lowered.get("x-slack-signature", ""),
+        timestamp = lowered.get("x-slack-request-timestamp", "")
+        signed = timestamp.isdigit() and self._verifier.is_valid(
+            body=text, timestamp=timestamp, signature=lowered.get("x-slack-signature", "")
         )
         if not signed:  # stale timestamp or bad signature: nothing is parsed or run
             return BoltResponse(status=401, body='{"error":"invalid request signature"}')
