@@ -649,10 +649,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
-
-
 # --------------------------------------------------------------------------- sandbox
 
 sandbox_app = typer.Typer(help="Run code in the sandbox.", no_args_is_help=True)
@@ -799,3 +795,51 @@ def serve(
         access_log=False,  # the service logs each request itself, with its id
         timeout_graceful_shutdown=int(config.drain_timeout_s) or None,
     )
+
+
+@bench_app.command("serve")
+def bench_serve(
+    connections: Annotated[
+        int, typer.Option("-c", "--connections", min=1, help="Concurrent connections.")
+    ] = 4,
+    duration: Annotated[
+        float, typer.Option("-d", "--duration", min=5, help="Seconds per phase.")
+    ] = 20.0,
+    overload: Annotated[
+        int, typer.Option(min=2, help="Connections multiplier for the overload phase.")
+    ] = 4,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load a real server with wrk: sustained tasks/s and latency, then overload (503/429,
+    recovery, no lost task). Runs on a copy of the data dir."""
+    from agent.service.loadtest import LoadTestError, run_load_test
+
+    with edge():
+        open_retriever(open_store(), show_progress=not as_json)  # the index must exist
+        if not as_json:
+            err.print(f"Loading a server for 3 + {2 * duration:g} s with wrk...")
+        try:
+            figures = run_load_test(
+                settings().data_dir, connections=connections, duration_s=duration, overload=overload
+            )
+        except LoadTestError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from exc
+    if as_json:
+        print_json(figures)
+        return
+    for name in ("sustained", "overload"):
+        p = figures[name]
+        out.print(
+            f"{name:<10} {p['connections']:>3} conn  {p['requests_per_s']:6.1f} req/s  "
+            f"p50 {p['p50_ms']:6.1f} ms  p99 {p['p99_ms']:7.1f} ms  status {p['status']}  "
+            f"errors {p['errors']}"
+        )
+    out.print(
+        f"recovery {figures['recovery_s']:.2f} s · acknowledged {figures['acknowledged_tasks']} "
+        f"· stored {figures['stored_tasks']} · lost {figures['lost_tasks']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

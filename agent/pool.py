@@ -39,6 +39,7 @@ not routed: it loads for ~50 s), plus `openai` when `TOOLROUTE_OPENAI_BASE_URL` 
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -216,6 +217,10 @@ class ArmPool:
         self._extra = dict(extra or {})
         self._arms: dict[str, Arm] = dict(self._extra)
         self._building: set[str] = set()
+        # Re-entrant: building a MoA arm gets its member arms on the same thread. Other
+        # threads wait, so one thread's arm under construction is never taken by another
+        # for a cycle (or built twice: a model loaded twice).
+        self._build_lock = threading.RLock()
 
     @property
     def names(self) -> list[str]:
@@ -230,15 +235,16 @@ class ArmPool:
             return self._arms[name]
         if name not in self.config.arms:
             raise UnknownArmError(name, self.names)
-        if name not in self._arms:
-            if name in self._building:
-                raise ConfigError(f"arm {name!r} is part of its own mixture")
-            self._building.add(name)
-            try:
-                self._arms[name] = self._build(name, self.config.arms[name])
-            finally:
-                self._building.discard(name)
-        return self._arms[name]
+        with self._build_lock:
+            if name not in self._arms:
+                if name in self._building:
+                    raise ConfigError(f"arm {name!r} is part of its own mixture")
+                self._building.add(name)
+                try:
+                    self._arms[name] = self._build(name, self.config.arms[name])
+                finally:
+                    self._building.discard(name)
+            return self._arms[name]
 
     def close(self) -> None:
         for arm in self._arms.values():

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.errors import ConfigError
@@ -64,6 +64,22 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_model: str = "default"
     openai_mode: Literal["chat", "completions"] = "chat"
+
+    @field_validator(
+        "config",
+        "database_url",
+        "api_keys",
+        "slack_signing_secret",
+        "slack_bot_token",
+        "slack_api_url",
+        "openai_base_url",
+        "openai_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `VAR=` (as compose files write an optional setting) means "not set", not "".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def api_key_list(self) -> list[str]:

@@ -43,6 +43,7 @@ from agent.errors import SandboxUnavailableError
 from agent.sandbox.cgroups import CgroupLimits, CgroupManager, RunCgroup
 from agent.sandbox.seccomp import seccomp_program
 
+_SETPRIV = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
 log = logging.getLogger(__name__)
 
 SandboxMode = Literal["bwrap", "unsafe-dev"]
@@ -192,7 +193,7 @@ class Sandbox:
             started = time.monotonic()
             try:
                 process = subprocess.Popen(
-                    argv,
+                    self._privilege_drop() + argv,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -243,8 +244,18 @@ class Sandbox:
                 os.killpg(process.pid, signal.SIGKILL)
         return len(live)
 
+    def _privilege_drop(self) -> list[str]:
+        """`setpriv` in front of bwrap when root: it switches to the sandbox uid after the
+        exec. Asking `subprocess` to switch (`user=`) instead makes it fork the whole server
+        process rather than vfork it, which costs tens of ms with the GIL held."""
+        if self.mode != "bwrap" or not self._drop_privileges or _SETPRIV is None:
+            return []
+        uid = str(self.uid)
+        return [_SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+
     def _user_args(self) -> dict[str, Any]:
-        if self.mode == "bwrap" and self._drop_privileges:
+        """The slow way to drop privileges, for systems without `setpriv` (util-linux)."""
+        if self.mode == "bwrap" and self._drop_privileges and _SETPRIV is None:
             return {"user": self.uid, "group": self.uid, "extra_groups": []}
         return {}
 

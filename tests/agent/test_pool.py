@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.errors import ConfigError, UnknownArmError
-from agent.pool import ARM_TYPES, ArmPool, load_pool
+from agent.pool import ARM_TYPES, ArmPool, PoolConfig, load_pool
 from agent.settings import Settings
 
 
@@ -146,3 +147,32 @@ def test_the_task_database_url(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path, database_url=url).tasks_path == tmp_path / "elsewhere.db"
     with pytest.raises(ConfigError, match="sqlite:///PATH"):
         _ = Settings(data_dir=tmp_path, database_url="postgresql://u@h/db").tasks_path
+
+
+def test_concurrent_first_use_builds_an_arm_once_without_a_false_cycle(tmp_path: Path) -> None:
+    # Found by the service's load test: two requests building the same arm at once made
+    # the second see it "under construction" and report a mixture cycle.
+    import threading
+    import time
+
+    from agent.arms.template import TemplateArm
+
+    built: list[str] = []
+
+    class SlowPool(ArmPool):
+        def _build(self, name: str, spec: Any) -> Any:
+            built.append(name)
+            time.sleep(0.2)
+            return TemplateArm(name)
+
+    config = PoolConfig.model_validate({"arms": {"template": {"type": "template"}}})
+    pool = SlowPool(config, Settings(data_dir=tmp_path))
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(pool.get("template"))) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == ["template"] and len(results) == 4 and len({id(r) for r in results}) == 1
