@@ -73,11 +73,15 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# wrk loads the service from a separate process (`bench serve`); apt-installed when missing.
 bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || echo "warning: bench serve needs wrk"
 	$(BIN)/toolroute bench retrieval
 	$(BIN)/toolroute bench router
 	$(BIN)/toolroute bench ask --arm template --arm llamacpp --arm moa -n 60
 	$(BIN)/toolroute bench sandbox
+	$(BIN)/toolroute bench serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

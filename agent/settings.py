@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int | None = Field(default=None, ge=1)  # pipelines at once; default 2 per core
-    queue_limit: int = Field(default=32, ge=0)  # tasks waiting beyond those: then 503
+    queue_limit: int = Field(default=8, ge=0)  # tasks waiting beyond those: then 503
     rate_limit_per_s: float = Field(default=50.0, ge=0)  # per API key; 0 turns it off
     rate_limit_burst: int = Field(default=100, ge=1)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
