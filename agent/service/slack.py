@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -35,11 +36,14 @@ _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
 
 class SlackBot:
-    def __init__(self, app: App, state: ServiceState, signing_secret: str) -> None:
+    def __init__(
+        self, app: App, state: ServiceState, signing_secret: str, listeners: ThreadPoolExecutor
+    ) -> None:
         from slack_sdk.signature import SignatureVerifier
 
         self.app = app
         self.state = state
+        self._listeners = listeners
         self._verifier = SignatureVerifier(signing_secret)
         self._register()
 
@@ -55,21 +59,21 @@ class SlackBot:
             base_url=settings.slack_api_url or WebClient.BASE_URL,
             timeout=10,
         )
+        # Ours, not Bolt's default, so that shutdown can wait for replies still being made.
+        listeners = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack")
         app = App(
             signing_secret=secret,
+            listener_executor=listeners,
             client=client,
             # No Slack call at start: the service must start offline; the token is checked
             # at the first event instead.
             token_verification_enabled=False,
             process_before_response=False,
         )
-        return cls(app, state, secret)
+        return cls(app, state, secret, listeners)
 
     def close(self) -> None:
-        executor = getattr(self.app, "_listener_runner", None)
-        pool = getattr(executor, "listener_executor", None)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=False)
+        self._listeners.shutdown(wait=True)
 
     # -- HTTP ------------------------------------------------------------------------
 
@@ -142,11 +146,10 @@ class SlackBot:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Busy: {exc}")
             return
         try:
-            task = self.state.run_admitted(lambda: self.state.pipeline.run(query))
+            task = self.state.run_admitted(lambda: self.state.run_pipeline(query))
         except AgentError as exc:  # a bad request, said plainly in the thread
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Error: {exc}")
             return
-        self.state.metrics.observe_task(task)
         text, blocks = render_task(task)
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
 

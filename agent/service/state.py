@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.service.auth import Keyring
 from agent.service.limits import Admission, RateLimiter
@@ -98,16 +98,21 @@ class ServiceState:
         finally:
             self.admission.leave(time.perf_counter() - started)
 
+    def run_pipeline(self, query: str, **options: Any) -> dict[str, Any]:
+        """One task through the pipeline (stored before it returns), counted in the metrics.
+        Every entry point (REST, OpenAI-compatible, Slack) runs tasks through here."""
+        task = self.pipeline.run(query, **options)
+        self.metrics.observe_task(task)
+        return task
+
     def shutdown(self) -> None:
         """Stop taking tasks, let running ones finish (up to the drain timeout), kill what
         is still in the sandbox, close everything."""
         drained = self.admission.drain(self.settings.drain_timeout_s)
+        killed = self.pipeline.executor.shutdown()
         if not drained:
-            killed = self.pipeline.executor.shutdown()
             log.warning("shutdown: drain timed out; killed %d sandboxed runs", killed)
             self.admission.drain(5.0)  # killed runs end at once and their tasks are stored
-        else:
-            self.pipeline.executor.shutdown()
         if self.slack is not None:
             self.slack.close()
         self.toolsets.close()

@@ -83,8 +83,7 @@ async def chat_completions(
 
     def work() -> tuple[dict[str, Any], APIDoc | None]:
         toolset = state.toolsets.get(tools) if tools else None
-        task = state.pipeline.run(query, arm=arm, toolset=toolset)
-        state.metrics.observe_task(task)
+        task = state.run_pipeline(query, arm=arm, toolset=toolset)
         api_id = task.get("api_id")
         doc = None
         if api_id and toolset is not None:

@@ -87,6 +87,21 @@ def service_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
+def start_live_server(
+    index_dir: Path,
+    workdir: Path,
+    embedder: SentenceTransformerEmbedder,
+    arms: dict[str, FakeArm],
+    **overrides: Any,
+) -> LiveServer:
+    """A started server over a private copy of the built small catalog in `index_dir`."""
+    data_dir = private_copy(index_dir, workdir)
+    app = create_app(
+        service_settings(data_dir, **overrides), pipeline_factory=pipeline_factory(embedder, arms)
+    )
+    return LiveServer(app, data_dir).start()
+
+
 @pytest.fixture
 def fake_arms() -> dict[str, FakeArm]:
     return {"good": FakeArm("good", default=GOOD_CALL)}
@@ -104,12 +119,8 @@ def start_server(
     servers: list[LiveServer] = []
 
     def start(**overrides: Any) -> LiveServer:
-        data_dir = private_copy(small_index_dir, tmp_path / f"s{len(servers)}")
-        app = create_app(
-            service_settings(data_dir, **overrides),
-            pipeline_factory=pipeline_factory(embedder, fake_arms),
-        )
-        server = LiveServer(app, data_dir).start()
+        workdir = tmp_path / f"s{len(servers)}"
+        server = start_live_server(small_index_dir, workdir, embedder, fake_arms, **overrides)
         servers.append(server)
         return server
 
@@ -125,10 +136,8 @@ def shared_server(
     embedder: SentenceTransformerEmbedder,
 ) -> Iterator[LiveServer]:
     """One server for the tests of a module that do not need their own settings."""
-    data_dir = private_copy(small_index_dir, tmp_path_factory.mktemp("service"))
     arms = {"good": FakeArm("good", default=GOOD_CALL)}
-    app = create_app(service_settings(data_dir), pipeline_factory=pipeline_factory(embedder, arms))
-    server = LiveServer(app, data_dir).start()
+    server = start_live_server(small_index_dir, tmp_path_factory.mktemp("service"), embedder, arms)
     yield server
     server.stop()
 

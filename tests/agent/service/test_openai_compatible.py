@@ -9,16 +9,13 @@ from pathlib import Path
 import openai
 import pytest
 
-from agent.service import create_app
 from retriever.embedder import SentenceTransformerEmbedder
 from tests.agent.service.conftest import (
     API_KEY,
     RESNET_QUERY,
     LiveServer,
-    pipeline_factory,
-    service_settings,
+    start_live_server,
 )
-from tests.conftest import private_copy
 from tests.fakes import FakeArm
 
 TOOLS = [
@@ -57,9 +54,7 @@ def shared_server(
 ) -> Iterator[LiveServer]:
     """The template arm, plus `weather`: a fake model that calls the weather tool."""
     arms = {"weather": FakeArm("weather", default="get_weather(city='Paris', unit='C')")}
-    data_dir = private_copy(small_index_dir, tmp_path_factory.mktemp("openai"))
-    app = create_app(service_settings(data_dir), pipeline_factory=pipeline_factory(embedder, arms))
-    server = LiveServer(app, data_dir).start()
+    server = start_live_server(small_index_dir, tmp_path_factory.mktemp("openai"), embedder, arms)
     yield server
     server.stop()
 

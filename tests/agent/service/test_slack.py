@@ -19,15 +19,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from agent.service import create_app
 from retriever.embedder import SentenceTransformerEmbedder
 from tests.agent.service.conftest import (
     GOOD_CALL,
     LiveServer,
-    pipeline_factory,
-    service_settings,
+    start_live_server,
 )
-from tests.conftest import private_copy
 from tests.fakes import FakeArm
 
 SECRET = "test-signing-secret"
@@ -105,18 +102,17 @@ def server(
     embedder: SentenceTransformerEmbedder,
     slack_api: FakeSlackAPI,
 ) -> Iterator[LiveServer]:
-    data_dir = private_copy(small_index_dir, tmp_path_factory.mktemp("slack"))
-    settings = service_settings(
-        data_dir,
+    arms = {"good": FakeArm("good", default=GOOD_CALL)}
+    live = start_live_server(
+        small_index_dir,
+        tmp_path_factory.mktemp("slack"),
+        embedder,
+        arms,
         slack_signing_secret=SecretStr(SECRET),
         slack_bot_token=SecretStr("xoxb-test"),
         slack_api_url=slack_api.url,
     )
-    arms = {"good": FakeArm("good", default=GOOD_CALL)}
-    live = LiveServer(
-        create_app(settings, pipeline_factory=pipeline_factory(embedder, arms)), data_dir
-    )
-    yield live.start()
+    yield live
     live.stop()
 
 
