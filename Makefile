@@ -18,7 +18,7 @@ WHEELHOUSE ?= $(HOME)/.cache/toolroute/wheels
 LLAMA_WHEELS := $(WHEELHOUSE)/llama-$(LLAMA_CPP_VERSION)-avx2
 LLAMA_WHEEL_STAMP := $(LLAMA_WHEELS)/.built
 
-.PHONY: install system-packages index run test lint bench clean
+.PHONY: install system-packages test-system-packages index run test lint bench clean
 
 install: system-packages $(STAMP)
 
@@ -32,18 +32,30 @@ $(LLAMA_WHEEL_STAMP):
 		llama-cpp-python==$(LLAMA_CPP_VERSION)
 	@touch $@
 
-# The sandbox loads libseccomp through pyseccomp, and when this Python lives where the
-# sandbox's unprivileged uid cannot read it (pyenv under a 0700 /root), it runs the system's
-# python3 of the same version instead. Installed with apt-get when missing (Debian, as root).
-SYSTEM_PACKAGES := libseccomp2 python3
-system-packages:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# Debian packages, installed with apt-get when missing (as root): `apt_install` takes the
+# packages and what needs them.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 			echo "Installing $$missing with apt-get..."; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-		else echo "warning: the sandbox needs these system packages: $$missing"; fi; \
+		else echo "warning: $(2) needs these Debian packages: $$missing"; fi; \
 	fi
+endef
+
+# The sandbox loads libseccomp through pyseccomp, and when this Python lives where the
+# sandbox's unprivileged uid cannot read it (pyenv under a 0700 /root), it runs the system's
+# python3 of the same version instead.
+SYSTEM_PACKAGES := libseccomp2 python3
+system-packages:
+	$(call apt_install,$(SYSTEM_PACKAGES),the sandbox)
+
+# The tests start their own PostgreSQL server (initdb in a temporary directory) to check the
+# task store and several service instances on it.
+TEST_SYSTEM_PACKAGES := postgresql
+test-system-packages:
+	$(call apt_install,$(TEST_SYSTEM_PACKAGES),make test)
 
 # Re-runs only when pyproject.toml changes. torch is installed first and pinned: the CPU
 # build is on this machine's wheel path, while an unpinned torch pulls GBs of CUDA wheels.
@@ -65,7 +77,7 @@ index: install
 run: index
 	$(BIN)/toolroute serve
 
-test: install
+test: install test-system-packages
 	$(BIN)/python -m pytest
 
 lint: install
@@ -75,8 +87,7 @@ lint: install
 
 # wrk loads the service from a separate process (`bench serve`); apt-installed when missing.
 bench: install
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || echo "warning: bench serve needs wrk"
+	$(call apt_install,wrk,bench serve)
 	$(BIN)/toolroute bench retrieval
 	$(BIN)/toolroute bench router
 	$(BIN)/toolroute bench ask --arm template --arm llamacpp --arm moa -n 60

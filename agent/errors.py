@@ -8,6 +8,7 @@
     ├── ArmUnavailableError     a model server is down, timed out or failed: an
     │                           infrastructure failure, never a wrong answer
     ├── TaskNotFoundError
+    ├── DatabaseUnavailableError   the task database cannot be reached (the service: 503)
     └── SandboxError
         ├── SandboxUnavailableError   isolation cannot be set up here (names the fix)
         └── SandboxBusyError          every sandbox slot and queue place is taken
@@ -53,6 +54,10 @@ class ArmUnavailableError(AgentError):
 
 class TaskNotFoundError(AgentError):
     pass
+
+
+class DatabaseUnavailableError(AgentError):
+    """The task database is down or unreachable: nothing was stored, try again later."""
 
 
 class SandboxError(AgentError):

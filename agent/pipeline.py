@@ -112,7 +112,7 @@ class Pipeline:
             scale=config.reward.scale,
             seed=config.router.seed,
         )
-        tasks = TaskStore(settings.tasks_path)
+        tasks = TaskStore(settings.tasks_database_url)
         if executor is None:
             from agent.sandbox import SandboxExecutor
 

@@ -12,7 +12,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.errors import ConfigError
 from retriever.config import RetrieverConfig
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -119,17 +118,14 @@ class Settings(BaseSettings):
         return self.data_dir / "router.db"
 
     @cached_property
-    def tasks_path(self) -> Path:
-        """The task database (SQLite); `TOOLROUTE_DATABASE_URL` may name another file."""
-        url = self.database_url
-        if url is None:
-            return self.data_dir / "tasks.db"
-        if url.startswith("sqlite:///"):
-            return Path(url.removeprefix("sqlite:///"))
-        raise ConfigError(
-            f"TOOLROUTE_DATABASE_URL={url.split(':', 1)[0]}:... is not supported yet; "
-            "use sqlite:///PATH"
-        )
+    def tasks_database_url(self) -> str:
+        """The task database: SQLite in the data dir unless `TOOLROUTE_DATABASE_URL` names
+        another (a `sqlite:///PATH` file, or PostgreSQL shared by several instances)."""
+        from agent.tasks import database_url
+
+        if self.database_url is None:
+            return f"sqlite:///{self.data_dir / 'tasks.db'}"
+        return database_url(self.database_url).render_as_string(hide_password=False)
 
     def retriever_config(self) -> RetrieverConfig:
         return RetrieverConfig(index_type=self.index_type, fusion=self.fusion)

@@ -1,154 +1,288 @@
-"""Tasks and their feedback, in SQLite (WAL), written before any reply is sent.
+"""Tasks and their feedback, written before any reply is sent.
 
 A task is one request through the pipeline: the query, what was retrieved, which arm the
 router chose and why, the generation, the parsed call, the execution, the reward, and the
 routing context (so later human feedback can train the router on the same features).
+
+The store speaks SQLAlchemy Core so one URL picks the database: SQLite (WAL, full sync) by
+default, embedded and private to one process; PostgreSQL when several service instances
+share their tasks. Every write is a single statement in its own transaction, so SQLite's
+deferred transactions never need to upgrade a read lock (the case its busy timeout cannot
+resolve) and PostgreSQL needs no explicit locking.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from agent.errors import TaskNotFoundError
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    exists,
+    func,
+    literal,
+    make_url,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    id          TEXT NOT NULL UNIQUE,
-    created_at  TEXT NOT NULL,
-    query       TEXT NOT NULL,
-    arm         TEXT,
-    api_id      TEXT,
-    status      TEXT,
-    reward      REAL,
-    latency_ms  REAL NOT NULL,
-    cost        REAL NOT NULL,
-    body        TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    task_id     TEXT NOT NULL REFERENCES tasks (id),
-    source      TEXT NOT NULL,
-    score       INTEGER NOT NULL,
-    comment     TEXT,
-    created_at  TEXT NOT NULL,
-    PRIMARY KEY (task_id, source)
-);
-CREATE TABLE IF NOT EXISTS seen_deliveries (
-    key         TEXT PRIMARY KEY,
-    created_at  TEXT NOT NULL
-);
-"""
+from agent.errors import ConfigError, DatabaseUnavailableError, TaskNotFoundError
+
+# The dialects the store is tested against; others may work but are refused up front.
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+metadata = MetaData()
+
+# `seq` orders tasks and pages them (`GET /v1/tasks?cursor=`); AUTOINCREMENT on SQLite keeps
+# it from reusing the numbers of deleted rows, as an identity column does on PostgreSQL.
+tasks_table = Table(
+    "tasks",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("created_at", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("arm", Text),
+    Column("api_id", Text),
+    Column("status", Text),
+    Column("reward", Float),
+    Column("latency_ms", Float, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("body", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+feedback_table = Table(
+    "feedback",
+    metadata,
+    Column("task_id", String(64), ForeignKey("tasks.id"), primary_key=True),
+    Column("source", Text, primary_key=True),
+    Column("score", Integer, nullable=False),
+    Column("comment", Text),
+    Column("created_at", Text, nullable=False),
+)
+
+# Slack event and trigger ids already handled: retried and replayed deliveries are told
+# from new ones across restarts and across instances.
+seen_deliveries_table = Table(
+    "seen_deliveries",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("created_at", Text, nullable=False),
+)
+
+
+def database_url(url: str) -> URL:
+    """Parse and check a task database URL; `postgresql://` means the psycopg 3 driver,
+    the one toolroute installs."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"TOOLROUTE_DATABASE_URL is not a database URL: {exc}") from exc
+    if parsed.get_backend_name() == "postgres":  # Heroku-style spelling
+        parsed = parsed.set(drivername="postgresql")
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_DIALECTS:
+        raise ConfigError(
+            f"TOOLROUTE_DATABASE_URL: {backend!r} is not supported; "
+            "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB"
+        )
+    if backend == "postgresql" and "+" not in parsed.drivername:
+        parsed = parsed.set(drivername="postgresql+psycopg")  # not SQLAlchemy 2.0's psycopg2
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigError("TOOLROUTE_DATABASE_URL: SQLite needs a file (sqlite:///PATH)")
+    return parsed
 
 
 class TaskStore:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
+    def __init__(self, url: str | Path) -> None:
+        """`url`: a SQLAlchemy URL (`sqlite:///PATH`, `postgresql://...`) or a SQLite file."""
+        parsed = database_url(f"sqlite:///{url}" if isinstance(url, Path) else url)
+        self.url = parsed
+        self.dialect = parsed.get_backend_name()
+        self.engine = _engine(parsed)
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+        # its busy handler (steps of up to 100 ms): queueing this process's writers on a lock
+        # instead keeps the service's tail latency down. PostgreSQL takes writes concurrently.
+        self._writer: AbstractContextManager[Any] = (
+            threading.Lock() if self.dialect == "sqlite" else nullcontext()
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # A task is durable before its reply goes out: full sync on commit.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            metadata.create_all(self.engine)
+        except (OperationalError, DBAPIError) as exc:
+            self.engine.dispose()
+            raise DatabaseUnavailableError(
+                f"cannot open the task database {self.describe()}: {_first_line(exc)}"
+            ) from exc
+
+    def describe(self) -> str:
+        """The URL without its password, for logs and errors."""
+        return self.url.render_as_string(hide_password=True)
+
+    # ----------------------------------------------------------------- writes
 
     def save(self, task: dict[str, Any]) -> None:
         execution = task.get("execution") or {}
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO tasks (id, created_at, query, arm, api_id, status, reward,"
-                " latency_ms, cost, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    task["task_id"],
-                    task["created_at"],
-                    task["query"],
-                    task.get("arm"),
-                    task.get("api_id"),
-                    execution.get("status"),
-                    task.get("reward"),
-                    task["latency_ms"],
-                    task["cost"],
-                    json.dumps(task, default=str),
-                ),
-            )
-
-    def get(self, task_id: str) -> dict[str, Any]:
-        with self._lock:
-            row = self._conn.execute("SELECT body FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        if row is None:
-            raise TaskNotFoundError(f"no task {task_id!r}")
-        task: dict[str, Any] = json.loads(row[0])
-        task["feedback"] = self.feedback(task_id)
-        return task
-
-    def recent(self, limit: int = 20, before_seq: int | None = None) -> list[dict[str, Any]]:
-        """Newest first; `before_seq` pages back (the `seq` of the last task seen)."""
-        query = "SELECT seq, body FROM tasks"
-        params: tuple[Any, ...] = ()
-        if before_seq is not None:
-            query += " WHERE seq < ?"
-            params = (before_seq,)
-        query += " ORDER BY seq DESC LIMIT ?"
-        with self._lock:
-            rows = self._conn.execute(query, (*params, limit)).fetchall()
-        return [json.loads(body) | {"seq": seq} for seq, body in rows]
+        row = {
+            "id": task["task_id"],
+            "created_at": task["created_at"],
+            "query": task["query"],
+            "arm": task.get("arm"),
+            "api_id": task.get("api_id"),
+            "status": execution.get("status"),
+            "reward": task.get("reward"),
+            "latency_ms": task["latency_ms"],
+            "cost": task["cost"],
+            "body": json.dumps(task, default=str),
+        }
+        with self._begin() as conn:
+            conn.execute(tasks_table.insert(), row)
 
     def add_feedback(
         self, task_id: str, source: str, score: int, comment: str | None, created_at: str
     ) -> bool:
         """Store feedback once per task and source; False if this source already gave it."""
-        with self._transaction() as conn:
-            if conn.execute("SELECT 1 FROM tasks WHERE id = ?", (task_id,)).fetchone() is None:
+        # One statement inserts only if the task exists and the pair is new.
+        values = select(
+            literal(task_id, String),
+            literal(source, Text),
+            literal(score, Integer),
+            literal(comment, Text),
+            literal(created_at, Text),
+        ).where(exists().where(tasks_table.c.id == task_id))
+        columns = ["task_id", "source", "score", "comment", "created_at"]
+        insert = (
+            self._insert(feedback_table)
+            .from_select(columns, values)
+            .on_conflict_do_nothing(index_elements=["task_id", "source"])
+        )
+        with self._begin() as conn:
+            if conn.execute(insert).rowcount == 1:
+                return True
+            found = conn.execute(select(tasks_table.c.seq).where(tasks_table.c.id == task_id))
+            if found.first() is None:
                 raise TaskNotFoundError(f"no task {task_id!r}")
-            cursor = conn.execute(
-                "INSERT INTO feedback (task_id, source, score, comment, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (task_id, source) DO NOTHING",
-                (task_id, source, score, comment, created_at),
-            )
-            return cursor.rowcount == 1
-
-    def feedback(self, task_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT source, score, comment, created_at FROM feedback WHERE task_id = ?"
-                " ORDER BY created_at",
-                (task_id,),
-            ).fetchall()
-        return [{"source": s, "score": sc, "comment": c, "created_at": t} for s, sc, c, t in rows]
+            return False
 
     def first_delivery(self, key: str, created_at: str) -> bool:
         """True the first time `key` (a Slack event or trigger id) is seen, False after:
         how retried and replayed deliveries are told from new ones, across restarts."""
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO seen_deliveries (key, created_at) VALUES (?, ?)"
-                " ON CONFLICT (key) DO NOTHING",
-                (key, created_at),
-            )
-            return cursor.rowcount == 1
+        insert = (
+            self._insert(seen_deliveries_table)
+            .values(key=key, created_at=created_at)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        with self._begin() as conn:
+            return bool(conn.execute(insert).rowcount == 1)
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, task_id: str) -> dict[str, Any]:
+        with self._connect() as conn:
+            body = conn.scalar(select(tasks_table.c.body).where(tasks_table.c.id == task_id))
+            if body is None:
+                raise TaskNotFoundError(f"no task {task_id!r}")
+            task: dict[str, Any] = json.loads(body)
+            task["feedback"] = self._feedback(conn, task_id)
+        return task
+
+    def recent(self, limit: int = 20, before_seq: int | None = None) -> list[dict[str, Any]]:
+        """Newest first; `before_seq` pages back (the `seq` of the last task seen)."""
+        query = select(tasks_table.c.seq, tasks_table.c.body)
+        if before_seq is not None:
+            query = query.where(tasks_table.c.seq < before_seq)
+        query = query.order_by(tasks_table.c.seq.desc()).limit(limit)
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return [json.loads(body) | {"seq": seq} for seq, body in rows]
+
+    def feedback(self, task_id: str) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            return self._feedback(conn, task_id)
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
+        with self._connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(tasks_table)) or 0)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.engine.dispose()
+
+    # ----------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _feedback(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+        f = feedback_table.c
+        rows = conn.execute(
+            select(f.source, f.score, f.comment, f.created_at)
+            .where(f.task_id == task_id)
+            .order_by(f.created_at)
+        ).all()
+        return [{"source": s, "score": sc, "comment": c, "created_at": t} for s, sc, c, t in rows]
+
+    def _insert(self, table: Table) -> Any:
+        # ON CONFLICT DO NOTHING is dialect syntax; both dialects spell it the same way.
+        # Whether a row went in is its rowcount, which SQLAlchemy only keeps when asked.
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        return dialect_insert(table).execution_options(preserve_rowcount=True)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+    def _begin(self) -> Iterator[Connection]:
+        """A write transaction, committed (durably) before the block's caller goes on."""
+        with self._writer, self._unavailable_as_error(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        with self._unavailable_as_error(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _unavailable_as_error(self) -> Iterator[None]:
+        # A database that is down or unreachable is an infrastructure failure the service
+        # answers with 503; constraint and programming errors stay what they are.
+        try:
+            yield
+        except OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"the task database {self.describe()} is unavailable: {_first_line(exc)}"
+            ) from exc
+
+
+def _engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # pre_ping: a pooled connection that a PostgreSQL restart broke is replaced, not used.
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, pool_timeout=10)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # A task is durable before its reply goes out: full sync on commit.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    inner = getattr(exc, "orig", None) or exc
+    return str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__

@@ -13,6 +13,7 @@ from apidb import APIDoc, CatalogStore
 from apidb.bundled import apibench_docs
 from retriever import HybridRetriever
 from retriever.embedder import SentenceTransformerEmbedder
+from tests.postgres import PostgresServer, require_server_bindir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -62,3 +63,17 @@ def retriever(
     store: CatalogStore, small_data: Path, embedder: SentenceTransformerEmbedder
 ) -> HybridRetriever:
     return HybridRetriever.open(store, embedder, small_data / "index")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (see tests/postgres.py)."""
+    server = PostgresServer(require_server_bindir()).start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.create_database()

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.errors import AgentError, ConfigError, TaskNotFoundError
+from agent.errors import AgentError, ConfigError, DatabaseUnavailableError, TaskNotFoundError
 from agent.service.metrics import Metrics
 from agent.service.middleware import BodyLimitMiddleware, ObservabilityMiddleware, error_body
 from agent.service.state import PipelineFactory, ServiceState, default_pipeline
@@ -33,6 +33,9 @@ from router import RouterError
 from router.errors import PolicyConfigError, UnknownPolicyError
 
 log = logging.getLogger("toolroute.service")
+
+# How long a client should wait before retrying when the task database is unreachable.
+DATABASE_RETRY_AFTER_S = 5
 
 IMPORT_PATH = "/v1/apis:import"
 
@@ -139,6 +142,13 @@ def _add_error_handlers(app: FastAPI) -> None:
 
         return handler
 
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Nothing was stored, so the client may retry; the database is usually back soon.
+        log.error("task database unavailable: %s", exc)
+        response = _error(503, "database_unavailable", str(exc))
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
+
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
         return _error(500, "internal_error", "internal error; the request id is in the logs")
@@ -146,6 +156,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ValidationError, validation_error)
+    app.add_exception_handler(DatabaseUnavailableError, database_unavailable)
     # Most specific first: Starlette picks the handler by walking the exception's MRO.
     for exc_type, status, kind in (
         (DocNotFoundError, 404, "not_found"),

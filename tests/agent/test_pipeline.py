@@ -38,7 +38,7 @@ def pipeline(
 
 def stored(pipeline: Pipeline, task_id: str) -> dict[str, object]:
     # Read with a separate connection: what another process would see.
-    with sqlite3.connect(pipeline.tasks.path) as conn:
+    with sqlite3.connect(str(pipeline.tasks.url.database)) as conn:
         row = conn.execute(
             "SELECT arm, api_id, status FROM tasks WHERE id = ?", (task_id,)
         ).fetchone()

@@ -142,11 +142,20 @@ model = "/nonexistent/model.gguf"
 
 
 def test_the_task_database_url(tmp_path: Path) -> None:
-    assert Settings(data_dir=tmp_path).tasks_path == tmp_path / "tasks.db"
+    assert Settings(data_dir=tmp_path).tasks_database_url == f"sqlite:///{tmp_path}/tasks.db"
     url = f"sqlite:///{tmp_path}/elsewhere.db"
-    assert Settings(data_dir=tmp_path, database_url=url).tasks_path == tmp_path / "elsewhere.db"
-    with pytest.raises(ConfigError, match="sqlite:///PATH"):
-        _ = Settings(data_dir=tmp_path, database_url="postgresql://u@h/db").tasks_path
+    assert Settings(data_dir=tmp_path, database_url=url).tasks_database_url == url
+    # PostgreSQL goes through psycopg 3, the driver toolroute installs, however it is spelt.
+    for spelling in ("postgresql://u:pw@h/db", "postgres://u:pw@h/db"):
+        got = Settings(data_dir=tmp_path, database_url=spelling).tasks_database_url
+        assert got == "postgresql+psycopg://u:pw@h/db"
+    for bad, message in (
+        ("mysql://u@h/db", "'mysql' is not supported"),
+        ("not a url", "not a database URL"),
+        ("sqlite://", "SQLite needs a file"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            _ = Settings(data_dir=tmp_path, database_url=bad).tasks_database_url
 
 
 def test_concurrent_first_use_builds_an_arm_once_without_a_false_cycle(tmp_path: Path) -> None:
