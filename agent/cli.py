@@ -805,22 +805,30 @@ def bench_serve(
     duration: Annotated[
         float, typer.Option("-d", "--duration", min=5, help="Seconds per phase.")
     ] = 20.0,
+    rate: Annotated[
+        float, typer.Option(min=1, help="Tasks/s of the paced (open-loop) phase.")
+    ] = 25.0,
     overload: Annotated[
         int, typer.Option(min=2, help="Connections multiplier for the overload phase.")
     ] = 4,
     as_json: JsonFlag = False,
 ) -> None:
-    """Load a real server with wrk: sustained tasks/s and latency, then overload (503/429,
-    recovery, no lost task). Runs on a copy of the data dir."""
+    """Load a real server: the most tasks/s it does (wrk), its latency at a fixed rate
+    (open loop), then overload (503/429, recovery, no lost task). Runs on a copy of the
+    data dir."""
     from agent.service.loadtest import LoadTestError, run_load_test
 
     with edge():
         open_retriever(open_store(), show_progress=not as_json)  # the index must exist
         if not as_json:
-            err.print(f"Loading a server for 3 + {2 * duration:g} s with wrk...")
+            err.print(f"Loading a server for 3 + {3 * duration:g} s...")
         try:
             figures = run_load_test(
-                settings().data_dir, connections=connections, duration_s=duration, overload=overload
+                settings().data_dir,
+                connections=connections,
+                duration_s=duration,
+                rate=rate,
+                overload=overload,
             )
         except LoadTestError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -828,10 +836,11 @@ def bench_serve(
     if as_json:
         print_json(figures)
         return
-    for name in ("sustained", "overload"):
+    for name in ("sustained", "paced", "overload"):
         p = figures[name]
+        load = f"{p['offered_per_s']:g}/s" if p["offered_per_s"] else f"{p['connections']} conn"
         out.print(
-            f"{name:<10} {p['connections']:>3} conn  {p['requests_per_s']:6.1f} req/s  "
+            f"{name:<10} {load:>7}  {p['requests_per_s']:6.1f} req/s  "
             f"p50 {p['p50_ms']:6.1f} ms  p99 {p['p99_ms']:7.1f} ms  status {p['status']}  "
             f"errors {p['errors']}"
         )

@@ -70,7 +70,9 @@ class DenseIndex:
             else:
                 params = faiss.SearchParameters(sel=selector)
         scores, keys = self._index.search(vector.reshape(1, -1), limit, params=params)
-        keep = [i for i, key in enumerate(keys[0]) if key >= 0 and int(key) not in self.removed]
+        keep = keys[0] >= 0  # FAISS pads with -1 when fewer than `limit` match
+        if self.removed:
+            keep &= ~np.isin(keys[0], np.fromiter(self.removed, dtype=np.int64))
         return keys[0][keep], scores[0][keep]
 
     def compacted(self) -> DenseIndex:

@@ -86,6 +86,8 @@ class _Layout:
     n_domains: int
     hub_positions: dict[str, Ints]
     all_positions: Ints
+    sorted_keys: Ints  # `keys` in ascending order ...
+    sorted_positions: Ints  # ... and the position of each
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +260,10 @@ class HybridRetriever:
         allowed = None if len(positions) == len(self._ids) else layout.keys[positions]
         keys, found = self._dense.search(vector, self.config.candidates, allowed)
         scores = np.full(len(self._ids), np.nan)
-        scores[[self._pos[self._docs_by_key[int(key)].id] for key in keys]] = found
+        # FAISS key -> position, vectorised: a dict lookup per candidate cost ~2 ms a query.
+        at = np.minimum(np.searchsorted(layout.sorted_keys, keys), len(layout.sorted_keys) - 1)
+        known = layout.sorted_keys[at] == keys  # always, unless the index and corpus disagree
+        scores[layout.sorted_positions[at[known]]] = found[known]
         return scores[positions]
 
     def _fuse(self, dense: Floats, bm25: Floats, positions: Ints, layout: _Layout) -> Floats:
@@ -329,13 +334,17 @@ class HybridRetriever:
                 keys.append(key)
                 domains.append(self._domain_ids.setdefault(doc.domain, len(self._domain_ids)))
                 groups.append(self._group_ids.setdefault(call_key(doc), len(self._group_ids)))
+            key_array = np.asarray(keys, dtype=np.int64)
+            order = np.argsort(key_array, kind="stable")
             self._layout_cache = _Layout(
-                keys=np.asarray(keys, dtype=np.int64),
+                keys=key_array,
                 domains=np.asarray(domains, dtype=np.int64),
                 groups=np.asarray(groups, dtype=np.int64),
                 n_domains=len(self._domain_ids),
                 hub_positions={h: np.asarray(p, dtype=np.int64) for h, p in hub_positions.items()},
                 all_positions=np.arange(len(self._ids), dtype=np.int64),
+                sorted_keys=key_array[order],
+                sorted_positions=order.astype(np.int64),
             )
         return self._layout_cache
 

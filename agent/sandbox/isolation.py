@@ -332,7 +332,7 @@ class Sandbox:
     def _join_cgroup(
         self, process: subprocess.Popen[bytes], info_r: int, block_w: int, limits: SandboxLimits
     ) -> RunCgroup | None:
-        """Move bwrap and its namespace's pid 1 into a fresh cgroup, then let it run."""
+        """Move the namespace's pid 1 into a fresh cgroup, then let it run."""
         assert self._cgroups is not None
         cgroup: RunCgroup | None = None
         try:
@@ -340,9 +340,10 @@ class Sandbox:
             cgroup = self._cgroups.create(
                 CgroupLimits(limits.processes * 2, limits.memory_bytes, limits.cpu_cores)
             )
-            cgroup.add(process.pid)
-            if info.get("child-pid"):
-                cgroup.add(int(info["child-pid"]))
+            # Only the namespace's pid 1: the generated code descends from it, while bwrap
+            # outside only waits. Each move into a cgroup (one per v1 controller) may wait
+            # for an RCU grace period, milliseconds on a busy machine, so one pid, not two.
+            cgroup.add(int(info.get("child-pid") or process.pid))
         except (OSError, ValueError) as exc:
             log.warning("running without a cgroup: %s", exc)
             if cgroup is not None:

@@ -4,8 +4,13 @@ The service runs as `toolroute serve` in a subprocess on a loopback port, over a
 the data dir (so the benchmark's tasks do not land in yours). wrk posts tasks (template
 arm, simulated execution in the sandbox) over a fixed number of connections:
 
-1. **sustained**: `connections` connections for `duration_s`; requests/s, p50/p99, errors;
-2. **overload**: `overload` times the connections; the share answered 503/429 (each with
+1. **sustained**: `connections` connections for `duration_s`, each sending its next request
+   as soon as the last is answered: the most the service does (requests/s), at a latency
+   that is mostly queueing (Little's law: connections / throughput);
+2. **paced**: requests at a fixed `rate` (open loop, from this process), whatever the
+   answers: the latency users see at that load. Each latency is measured from the time the
+   request was due, so a stalled server cannot hide its stall (no coordinated omission);
+3. **overload**: `overload` times the connections; the share answered 503/429 (each with
    `Retry-After`), any other error, and the time until the service answers normally again.
 
 Afterwards every 201 must be a task in the database: nothing acknowledged is lost.
@@ -13,6 +18,7 @@ Afterwards every 201 must be a task in the database: nothing acknowledged is los
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -27,19 +33,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 BENCH_KEY = "bench-key"
+QUERIES = (
+    "summarize a long news article",
+    "translate English text to French",
+    "classify images of animals",
+    "detect objects in a street photo",
+    "transcribe speech from an audio file",
+    "answer questions about a document",
+    "generate an image from a text prompt",
+    "estimate depth from a single image",
+)
 
 _WRK_SCRIPT = r"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(key)s"
-local queries = {
-  "summarize a long news article", "translate English text to French",
-  "classify images of animals", "detect objects in a street photo",
-  "transcribe speech from an audio file", "answer questions about a document",
-  "generate an image from a text prompt", "estimate depth from a single image",
-}
+local queries = { %(queries)s }
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) counts = {}; retry_after = 0; n = 0 end
@@ -89,6 +101,7 @@ class Phase:
     p90_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+    offered_per_s: float | None = None  # the paced phase's fixed rate
 
     @property
     def created(self) -> int:
@@ -156,6 +169,53 @@ def _parse(text: str, connections: int, duration_s: float) -> Phase:
     return phase
 
 
+def run_paced(url: str, rate: float, duration_s: float, key: str = BENCH_KEY) -> Phase:
+    """`rate` tasks per second for `duration_s`, sent on schedule (open loop)."""
+    return asyncio.run(_paced(url, rate, duration_s, key))
+
+
+async def _paced(url: str, rate: float, duration_s: float, key: str) -> Phase:
+    phase = Phase(connections=0, duration_s=duration_s, offered_per_s=rate)
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    in_flight = peak = 0
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=30, limits=limits
+    ) as client:
+        start = loop.time() + 0.2
+
+        async def one(i: int) -> float:
+            nonlocal in_flight, peak
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            in_flight += 1
+            peak = max(peak, in_flight)
+            body = {"query": QUERIES[i % len(QUERIES)], "arm": "template"}
+            try:
+                reply = await client.post("/v1/tasks", json=body)
+                code = str(reply.status_code)
+                phase.status[code] = phase.status.get(code, 0) + 1
+                phase.with_retry_after += "retry-after" in reply.headers
+            except httpx.HTTPError:
+                phase.socket_errors += 1
+            finally:
+                in_flight -= 1
+            done = loop.time()
+            latencies.append(done - due)
+            return done
+
+        finished = await asyncio.gather(*(one(i) for i in range(int(rate * duration_s))))
+    phase.connections = peak  # the most requests in flight at once
+    phase.requests = len(latencies)
+    phase.requests_per_s = phase.requests / (max(finished) - start)
+    p50, p90, p99 = np.percentile(np.array(latencies) * 1000, [50, 90, 99])
+    phase.p50_ms, phase.p90_ms, phase.p99_ms = float(p50), float(p90), float(p99)
+    phase.max_ms = max(latencies) * 1000
+    return phase
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -200,9 +260,10 @@ def run_load_test(
     *,
     connections: int = 4,
     duration_s: float = 20.0,
+    rate: float = 25.0,
     overload: int = 4,
 ) -> dict[str, Any]:
-    """Both phases against a fresh server over a copy of `data_dir` (catalog and index)."""
+    """The three phases against a fresh server over a copy of `data_dir` (catalog, index)."""
     wrk_binary()
     with tempfile.TemporaryDirectory(prefix="toolroute-load-") as tmp:
         work = Path(tmp) / "data"
@@ -210,7 +271,8 @@ def run_load_test(
         shutil.copy2(data_dir / "catalog.db", work / "catalog.db")
         shutil.copytree(data_dir / "index", work / "index")
         script = Path(tmp) / "tasks.lua"
-        script.write_text(_WRK_SCRIPT % {"key": BENCH_KEY})
+        queries = ", ".join(f'"{q}"' for q in QUERIES)
+        script.write_text(_WRK_SCRIPT % {"key": BENCH_KEY, "queries": queries})
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         env = {
@@ -231,6 +293,7 @@ def run_load_test(
             run_wrk(url, connections, 3, script)  # warm-up: models, caches, first sandbox
             before = _task_count(work)
             sustained = run_wrk(url, connections, duration_s, script)
+            paced = run_paced(url, rate, duration_s)
             overloaded = run_wrk(url, connections * overload, duration_s, script)
             recovery = _recovery_s(url)
             alive = server.poll() is None
@@ -238,9 +301,10 @@ def run_load_test(
         finally:
             server.terminate()
             server.wait(timeout=60)
-    acknowledged = sustained.created + overloaded.created
+    acknowledged = sustained.created + paced.created + overloaded.created
     return {
         "sustained": asdict(sustained) | {"errors": sustained.errors},
+        "paced": asdict(paced) | {"errors": paced.errors},
         "overload": asdict(overloaded)
         | {"errors": overloaded.errors, "refused": overloaded.refused, "factor": overload},
         "recovery_s": round(recovery, 3),

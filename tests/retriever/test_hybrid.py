@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from apidb import APIDoc, CatalogStore
@@ -252,3 +253,13 @@ def test_hnsw_compaction_copies_vectors_instead_of_re_embedding(
     after = hnsw.search("depth from a single image", 3, hub="torchhub")
     assert ids(after) == ids(before)
     assert not set(doomed) & set(ids(hnsw.search("text feature extraction", 20)))
+
+
+def test_one_query_embeds_exactly_as_a_batch_does(embedder: SentenceTransformerEmbedder) -> None:
+    # The single-query fast path must not move a vector the index was built with.
+    texts = ["classify images with a ResNet-50", "translate English to German", "x" * 2000]
+    batch = embedder.encode(texts)
+    for text, expected in zip(texts, batch, strict=True):
+        one = embedder.encode([text])
+        assert one.shape == (1, embedder.dim) and one.dtype == np.float32
+        np.testing.assert_allclose(one[0], expected, atol=1e-5)
