@@ -13,7 +13,7 @@
     cost_ref_usd = 0.001
 
     [arms.gemma]
-    type = "llamacpp"                   # template | llamacpp | transformers | openai | moa
+    type = "llamacpp"                   # template | llamacpp | transformers | openai | moa | replay
     model = "/models/gemma.gguf"        # default: the bundled Gemma 3 270M
     price = { per_hour = 0.10 }         # local arms: $ per compute hour
     routed = true                       # false: only used when asked for by name
@@ -31,9 +31,17 @@
     proposers = ["gemma@0.0", "gemma@0.8", "template"]
     mode = "vote"                       # or "aggregate" with aggregator = "gemma"
 
+    [arms.gorilla]
+    type = "replay"                     # recorded answers; default: Gorilla 7B zero-shot
+    responses = { torchhub = "response_torchhub.jsonl" }  # hub -> {question_id, text} file
+    recordings = ["other_system.jsonl"] # {query, text} lines
+    latency_s = 0.9                     # reported per answer
+    price = { input_per_1k = 0.0002, output_per_1k = 0.0002 }
+
 Without a file the pool is `template`, `llamacpp` and `moa` (a vote of the llamacpp arm
 at two temperatures and the template), all routed, plus `transformers` (available by name,
-not routed: it loads for ~50 s), plus `openai` when `TOOLROUTE_OPENAI_BASE_URL` is set.
+not routed: it loads for ~50 s), `gorilla` (the recorded Gorilla 7B answers to the APIBench
+questions, not routed), plus `openai` when `TOOLROUTE_OPENAI_BASE_URL` is set.
 """
 
 from __future__ import annotations
@@ -118,11 +126,24 @@ class MoASpec(_ArmSpec):
     layers: int = Field(1, ge=1)
 
 
+class ReplaySpec(_ArmSpec):
+    type: Literal["replay"]
+    # hub -> APIBench responses file ({question_id, text}); none: Gorilla 7B zero-shot.
+    responses: dict[str, str] | None = None
+    recordings: list[str] = Field(default_factory=list)  # files of {query, text}
+    latency_s: float = Field(0.0, ge=0)  # the recorded system's latency, reported per call
+
+
+# The shipped Gorilla answers, priced and timed as a 7B model served on one cloud GPU:
+# about 0.9 s per answer, $0.20 per million tokens.
+GORILLA_LATENCY_S = 0.9
+GORILLA_PRICE = Price(input_per_1k=0.0002, output_per_1k=0.0002)
+
 ArmSpec = Annotated[
-    TemplateSpec | LlamaCppSpec | TransformersSpec | OpenAISpec | MoASpec,
+    TemplateSpec | LlamaCppSpec | TransformersSpec | OpenAISpec | MoASpec | ReplaySpec,
     Field(discriminator="type"),
 ]
-ARM_TYPES: tuple[str, ...] = ("template", "llamacpp", "transformers", "openai", "moa")
+ARM_TYPES: tuple[str, ...] = ("template", "llamacpp", "transformers", "openai", "moa", "replay")
 
 
 class RouterSpec(BaseModel):
@@ -162,6 +183,13 @@ def default_pool(settings: Settings) -> PoolConfig:
             "mode": "vote",
         },
         "transformers": {"type": "transformers", "routed": False},
+        # Answers only the APIBench questions: for evaluation, not routed in the service.
+        "gorilla": {
+            "type": "replay",
+            "routed": False,
+            "latency_s": GORILLA_LATENCY_S,
+            "price": GORILLA_PRICE.model_dump(),
+        },
     }
     if settings.openai_base_url:
         arms["openai"] = {
@@ -311,6 +339,20 @@ class ArmPool:
                 timeout_s=spec.timeout_s,
                 connect_timeout_s=spec.connect_timeout_s,
                 cooldown_s=spec.cooldown_s,
+            )
+        if isinstance(spec, ReplaySpec):
+            from agent.arms.replay import ReplayArm
+
+            return ReplayArm(
+                name,
+                responses=(
+                    {hub: Path(p).expanduser() for hub, p in spec.responses.items()}
+                    if spec.responses is not None
+                    else None
+                ),
+                recordings=[Path(p).expanduser() for p in spec.recordings],
+                latency_s=spec.latency_s,
+                price=spec.price or Price(),
             )
         assert isinstance(spec, MoASpec)
         return self._build_moa(name, spec)

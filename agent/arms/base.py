@@ -59,6 +59,8 @@ class RawGeneration:
     meta: dict[str, Any] = field(default_factory=dict)
     # What sub-generations already cost (MoA's proposers), added to this arm's own price.
     inner_cost: float = 0.0
+    # The latency to report instead of the measured one: a replayed system's own.
+    latency_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Arm(ABC):
         raw = self._generate(request)
         latency = time.perf_counter() - start
         compute = latency if self.local else 0.0
+        if raw.latency_s is not None:
+            latency = raw.latency_s
         return Generation(
             arm=self.name,
             text=raw.text,

@@ -20,7 +20,7 @@ def settings_with(tmp_path: Path, toml: str | None, **env: str) -> Settings:
 
 def test_the_default_pool_runs_offline(tmp_path: Path) -> None:
     config = load_pool(settings_with(tmp_path, None))
-    assert list(config.arms) == ["template", "llamacpp", "moa", "transformers"]
+    assert list(config.arms) == ["template", "llamacpp", "moa", "transformers", "gorilla"]
     assert config.routed_arms() == ["template", "llamacpp", "moa"]
     assert config.router.policy == "sla"
     with_remote = load_pool(settings_with(tmp_path, None, openai_base_url="http://127.0.0.1:9/v1"))
@@ -60,6 +60,10 @@ type = "moa"
 proposers = ["t", "r@0.5"]
 mode = "aggregate"
 aggregator = "r"
+[arms.rec]
+type = "replay"
+routed = false
+latency_s = 0.5
 """
     config = load_pool(settings_with(tmp_path, toml))
     assert {spec.type for spec in config.arms.values()} == set(ARM_TYPES)
@@ -69,6 +73,8 @@ aggregator = "r"
     pool = ArmPool(config, settings_with(tmp_path, toml))
     with pytest.raises(ConfigError, match="TR_TEST_KEY is not set"):
         pool.get("r")
+    replay = pool.get("rec")
+    assert replay.describe()["answers"] == 904 + 186 + 685  # Gorilla's, the default
 
 
 def test_the_openai_key_comes_from_the_named_variable(
