@@ -38,10 +38,12 @@ apis_app = typer.Typer(help="Manage the API catalog.", no_args_is_help=True)
 index_app = typer.Typer(help="Build the search index.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 router_app = typer.Typer(help="Inspect or reset the bandit router.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate toolroute on benchmarks.", no_args_is_help=True)
 app.add_typer(apis_app, name="apis")
 app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")
 app.add_typer(router_app, name="router")
+app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)
@@ -848,6 +850,122 @@ def bench_serve(
         f"recovery {figures['recovery_s']:.2f} s · acknowledged {figures['acknowledged_tasks']} "
         f"· stored {figures['stored_tasks']} · lost {figures['lost_tasks']}"
     )
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@eval_app.command("apibench")
+def eval_apibench(
+    hub: Annotated[str, typer.Option(help="huggingface, torchhub, tensorflowhub or all.")] = "all",
+    limit: Annotated[int | None, typer.Option(min=1, help="At most N questions per hub.")] = None,
+    sample: Annotated[
+        int | None, typer.Option(help="Shuffle the questions with this seed (then --limit).")
+    ] = None,
+    arms: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated arms to route between (default: the pool's)."),
+    ] = None,
+    policy: Annotated[str | None, typer.Option(help="Router policy, or fixed:ARM.")] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="Reward weights 'accuracy,cost,latency'.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Questions in flight at once.")] = 1,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+        "reports/latest"
+    ),
+    resume: Annotated[
+        bool, typer.Option(help="Continue a run in --out after its last complete line.")
+    ] = False,
+    reward: Annotated[
+        str, typer.Option(help="execution (sandbox outcome) or judge (the AST verdict).")
+    ] = "execution",
+    counterfactual: Annotated[
+        bool,
+        typer.Option(help="Also ask every arm every question (per-arm figures and regret)."),
+    ] = True,
+    plots: Annotated[bool, typer.Option(help="Draw the PNG plots beside the report.")] = True,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Answer on a Ray cluster: its address, auto, or local (start one here); "
+            "--workers actors.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the real pipeline over the APIBench eval questions: predictions, metrics.json,
+    report.md and plots in --out."""
+    from agent.evaluation import EvalOptions, run_evaluation
+    from apidb.bundled import APIBENCH_HUBS
+    from router import RewardWeights
+
+    with edge():
+        hubs = list(APIBENCH_HUBS) if hub == "all" else [hub]
+        options = EvalOptions(
+            out=out_dir,
+            hubs=hubs,
+            limit=limit,
+            sample_seed=sample,
+            arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
+            policy=policy,
+            weights=RewardWeights.parse(weights) if weights else None,
+            workers=workers,
+            resume=resume,
+            reward_mode=reward,  # type: ignore[arg-type]  # checked by the evaluator
+            counterfactual=counterfactual,
+            ray=ray,
+        )
+        retriever = open_retriever(open_store(), show_progress=not as_json)
+        with _eval_progress(enabled=not as_json) as on_line:
+            result = run_evaluation(settings(), retriever, options, on_line, plots=plots)
+    if as_json:
+        print_json(result["metrics"])
+        return
+    table = Table(title=f"APIBench, reward mode {reward}", box=None)
+    for column in ("hub", "n", "AST acc", "halluc.", "strict", "exec ok", "$/1k req", "p50 ms"):
+        table.add_column(column, justify="right")
+    for name, figures in result["metrics"]["hubs"].items():
+        f = figures["served"]
+        table.add_row(
+            name,
+            str(f["n"]),
+            f"{100 * f['ast_accuracy']:.2f}",
+            f"{100 * f['hallucination']:.2f}",
+            f"{100 * f['strict_accuracy']:.2f}",
+            f"{100 * f['execution_success']:.2f}",
+            f"{f['cost_per_1k']:.4f}",
+            f"{f['latency_p50_ms']:.1f}",
+        )
+    out.print(table)
+    out.print(f"report: {result['report']}")
+
+
+@contextmanager
+def _eval_progress(enabled: bool) -> Iterator[Callable[[str, dict[str, Any], int], None] | None]:
+    """One bar per hub, with the running AST accuracy and cost of what was served."""
+    if not enabled:
+        yield None
+        return
+    with _rich_progress() as bar:
+        tasks: dict[str, Any] = {}
+        totals: dict[str, list[float]] = {}
+
+        def on_line(hub: str, line: dict[str, Any], total: int) -> None:
+            if hub not in tasks:
+                tasks[hub] = bar.add_task(hub, total=total)
+                totals[hub] = [0, 0, 0.0]
+            seen = totals[hub]
+            seen[0] += 1
+            seen[1] += line["ast"] == "correct"
+            seen[2] += line["cost"]
+            label = (
+                f"{hub}: AST {100 * seen[1] / seen[0]:.1f}% · ${1000 * seen[2] / seen[0]:.4f}/1k"
+            )
+            bar.update(tasks[hub], advance=1, description=label)
+
+        yield on_line
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from agent.executor import Execution, Executor, ValidationExecutor
 from agent.pool import ArmPool, PoolConfig, load_pool
 from agent.resolve import CallResolver, CatalogResolver
 from agent.tasks import TaskStore
-from router import RewardWeights, Router, Selection
+from router import RewardWeights, RouteContext, Router, Selection
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -148,8 +148,15 @@ class Pipeline:
         weights: RewardWeights | None = None,
         execute: bool = True,
         toolset: Toolset | None = None,
+        learn: bool = True,
+        store: bool = True,
     ) -> dict[str, Any]:
         """One task, stored before it is returned.
+
+        `learn=False` leaves the router untouched: not taught, not asked for fallbacks (a
+        fixed `arm` answers alone), no failure recorded; `store=False` keeps the task out
+        of the task database. How the evaluator asks each arm for its own answer while it
+        routes and teaches the router itself, in question order.
 
         With a `toolset` (a client's own tool definitions) those tools are the catalog for
         this request. The client runs its own tools, so the call is validated against their
@@ -162,27 +169,18 @@ class Pipeline:
         timings: dict[str, float] = {}
 
         t = time.perf_counter()
-        retriever = toolset.retriever if toolset is not None else self.retriever
-        vector = retriever.embed_query(query)
-        hits = retriever.search(query, k, hub=hub, vector=vector)
+        hits, context = self.retrieve(query, hub=hub, k=k, toolset=toolset)
         timings["retrieve_ms"] = _ms(t)
 
-        top = hits[0].doc if hits else None
-        context = self.router.context(
-            vector,
-            [h.score for h in hits],
-            hub or (top.hub if top else None),
-            top.kind if top else None,
-        )
         t = time.perf_counter()
-        selection = self._select(context, arm, policy)
+        selection = self._select(context, arm, policy, fallbacks=learn)
         timings["route_ms"] = _ms(t)
 
         t = time.perf_counter()
         # One catalog snapshot for the whole request.
         resolver = toolset.resolver if toolset is not None else self.resolver.current()
         request = GenerationRequest(query, hits, resolver=resolver)
-        generation, attempts = self._generate(selection, request)
+        generation, attempts = self._generate(selection, request, record=learn)
         timings["generate_ms"] = _ms(t)
 
         call: APICall | None = None
@@ -204,7 +202,7 @@ class Pipeline:
                     preferred=[h.doc.id for h in hits],
                 )
                 timings["execute_ms"] = _ms(t)
-                learns = toolset is None and execution.trains_router
+                learns = learn and toolset is None and execution.trains_router
                 if learns and generation.arm in self.router.arms:
                     reward = self.router.update(
                         generation.arm,
@@ -230,18 +228,39 @@ class Pipeline:
             timings,
             started,
         )
-        self.tasks.save(task)  # stored before anyone sees the result
+        if store:
+            self.tasks.save(task)  # stored before anyone sees the result
         return task
 
-    def _select(self, context: Any, arm: str | None, policy: str | None) -> Selection:
+    def retrieve(
+        self, query: str, *, hub: str | None = None, k: int = 5, toolset: Toolset | None = None
+    ) -> tuple[list[Hit], RouteContext]:
+        """The docs for `query` and the routing context built from them."""
+        retriever = toolset.retriever if toolset is not None else self.retriever
+        vector = retriever.embed_query(query)
+        hits = retriever.search(query, k, hub=hub, vector=vector)
+        top = hits[0].doc if hits else None
+        context = self.router.context(
+            vector,
+            [h.score for h in hits],
+            hub or (top.hub if top else None),
+            top.kind if top else None,
+        )
+        return hits, context
+
+    def _select(
+        self, context: Any, arm: str | None, policy: str | None, *, fallbacks: bool = True
+    ) -> Selection:
         routed = self.router.arms
+        if arm is not None and not fallbacks:
+            return Selection(arm, f"fixed:{arm}", [arm], {})
         if arm is not None:
-            fallbacks = [a for a in self.router.select(context, policy=policy).ranking if a != arm]
-            return Selection(arm, f"fixed:{arm}", [arm, *fallbacks], {})
+            others = [a for a in self.router.select(context, policy=policy).ranking if a != arm]
+            return Selection(arm, f"fixed:{arm}", [arm, *others], {})
         return self.router.select(context, policy=policy, allowed=routed)
 
     def _generate(
-        self, selection: Selection, request: GenerationRequest
+        self, selection: Selection, request: GenerationRequest, *, record: bool = True
     ) -> tuple[Generation | None, list[Attempt]]:
         attempts: list[Attempt] = []
         for name in selection.ranking:
@@ -251,7 +270,7 @@ class Pipeline:
                 # Not the arm's answer being wrong: it could not answer at all.
                 logger.warning("arm %s failed, falling back: %s", name, exc)
                 attempts.append(Attempt(name, str(exc)))
-                if name in self.router.arms:
+                if record and name in self.router.arms:
                     self.router.record_infra_failure(name)
         return None, attempts
 
@@ -315,8 +334,6 @@ class Pipeline:
         features = (task.get("context") or {}).get("features")
         if arm in self.router.arms and features is not None:
             import numpy as np
-
-            from router import RouteContext
 
             self.router.feedback(arm, RouteContext(np.array(features), task.get("hub")), score)
         return True

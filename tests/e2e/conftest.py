@@ -1,5 +1,8 @@
 """The real `toolroute` command in a subprocess, and a data dir with the full index.
 
+`llama_server` is llama-cpp-python's own OpenAI-compatible server on loopback, serving the
+same Gemma GGUF, started once per session for the `openai` arm.
+
 The index is built once per session with `toolroute index build` (the real build of all
 1,726 APIs) and the default Gemma GGUF is assembled into it once; tests that change
 anything work on a copy of that data directory.
@@ -9,14 +12,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from agent.models import default_gguf
+from agent.models import DEFAULT_GGUF_NAME, default_gguf
 from tests.conftest import private_copy
 
 TOOLROUTE = [sys.executable, "-m", "agent.cli"]
@@ -55,3 +62,49 @@ def built_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def data_dir(built_data_dir: Path, tmp_path: Path) -> Path:
     return private_copy(built_data_dir, tmp_path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server(built_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(built_data_dir / "models" / DEFAULT_GGUF_NAME),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "llama.cpp server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
