@@ -93,6 +93,7 @@ bench: install
 	$(BIN)/toolroute bench ask --arm template --arm llamacpp --arm moa -n 60
 	$(BIN)/toolroute bench sandbox
 	$(BIN)/toolroute bench serve
+	$(BIN)/toolroute eval apibench --hub all --arms template --no-plots --out reports/tmp/template
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

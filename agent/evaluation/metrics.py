@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.evaluation.study import Logged, run_study
-from router import RewardWeights
+from agent.evaluation.study import Logged, run_study, within_of_best
+from router import RewardScale, RewardWeights
 
 # Gorilla paper (arXiv 2305.15334), Table 1, AST accuracy (%), no retriever unless named.
 ANCHORS: dict[str, dict[str, float]] = {
@@ -136,17 +136,6 @@ def settled_step(arms: Sequence[str | None]) -> int | None:
     return settled
 
 
-def within_of_best(served: Any, best: Any, tolerance: float) -> int | None:
-    """The first step after which the router's cumulative reward stays within
-    `tolerance` of the best fixed arm's (None if it never does)."""
-    ours, theirs = np.cumsum(served), np.cumsum(best)
-    ok = ours >= theirs - tolerance * np.abs(theirs)
-    if not ok[-1]:
-        return None
-    failing = np.nonzero(~ok)[0]
-    return int(failing[-1] + 2) if len(failing) else 1
-
-
 def _reward(line: dict[str, Any]) -> float:
     return float(line["reward"]) if line.get("reward") is not None else 0.0
 
@@ -175,7 +164,9 @@ def compute_metrics(out: Path, hubs: Sequence[str], run_info: dict[str, Any]) ->
     logged = Logged.from_lines(everything)
     if logged is not None and len(logged.arms) > 1:
         weights = RewardWeights(**run_info["weights"])
-        study = run_study(logged, judged=run_info["reward_mode"] == "judge", weights=weights)
+        scale = RewardScale(**run_info.get("scale", {}))
+        judged = run_info["reward_mode"] == "judge"
+        study = run_study(logged, judged=judged, weights=weights, scale=scale)
         metrics["study"] = study | {"cost_savings": cost_savings(study)}
     return metrics
 

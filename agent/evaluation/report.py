@@ -130,13 +130,15 @@ def _study_section(study: dict[str, Any]) -> list[str]:
         f"(mean of seeds {', '.join(map(str, study['seeds']))}). Best fixed arm in "
         f"hindsight: {study['best_fixed_arm']}.",
         "",
-        "| policy | AST accuracy | $ / 1k req | cumulative reward | regret vs best fixed |",
-        "|---|---|---|---|---|",
+        "| policy | AST accuracy | $ / 1k req | cumulative reward | regret vs best fixed | "
+        "within 5% of best fixed from question |",
+        "|---|---|---|---|---|---|",
     ]
     for name, curve in study["policies"].items():
         lines.append(
             f"| {name} | {_pct(curve['accuracy'])} | {_num(curve['cost_per_1k'], 4)} | "
-            f"{_num(curve['cumulative_reward'][-1])} | {_num(curve['regret_vs_best_fixed'][-1])} |"
+            f"{_num(curve['cumulative_reward'][-1])} | {_num(curve['regret_vs_best_fixed'][-1])} | "
+            f"{curve['within_5pct_of_best_fixed_at'] or 'never'} |"
         )
     lines += [
         "",

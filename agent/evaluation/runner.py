@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from agent.apicall import extract_code
 from agent.errors import ConfigError
 from agent.evaluation.ast_match import HubMatcher
 from agent.pipeline import Pipeline
@@ -129,7 +130,10 @@ class Observer:
         if task["arm"] != arm:  # it could not answer and another arm stood in
             return {"unavailable": True, "error": "; ".join(f["error"] for f in task["fallbacks"])}
         generation = task.get("generation") or {}
-        call_text = task.get("call") or ""
+        # Judged as Gorilla judges a model: its own output (without a `[n]` doc label or a
+        # code fence), not the sub-call the resolver picked out of it
+        # (`joblib.load(cached_download(hf_hub_url(...)))` stays whole).
+        call_text = extract_code(generation.get("text") or "") or task.get("call") or ""
         match = self.matchers[question.hub].match(call_text)
         api_id = task.get("api_id")
         return {

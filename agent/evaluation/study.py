@@ -35,6 +35,17 @@ LEARNING_RATES = {"sla": ("beta", (0.01, 0.05, 0.1, 0.3, 0.6)),
 SEEDS = (0, 1, 2)
 
 
+def within_of_best(served: Any, best: Any, tolerance: float) -> int | None:
+    """The first step after which the router's cumulative reward stays within
+    `tolerance` of the best fixed arm's (None if it never does)."""
+    ours, theirs = np.cumsum(served), np.cumsum(best)
+    ok = ours >= theirs - tolerance * np.abs(theirs)
+    if not ok[-1]:
+        return None
+    failing = np.nonzero(~ok)[0]
+    return int(failing[-1] + 2) if len(failing) else 1
+
+
 @dataclass(frozen=True)
 class Logged:
     """Every arm's outcome on every question, in question order."""
@@ -101,10 +112,11 @@ def replay(
     weights: RewardWeights,
     *,
     judged: bool,
+    scale: RewardScale,
     seed: int = 0,
     **params: Any,
 ) -> Trajectory:
-    table = logged.rewards(weights, judged, RewardScale())
+    table = logged.rewards(weights, judged, scale)
     chooser = make_policy(policy, logged.arms, dim=FEATURE_DIM, seed=seed, **params)
     choices = np.zeros(len(table), dtype=int)
     for t, (features, hub) in enumerate(zip(logged.contexts, logged.hubs, strict=True)):
@@ -133,13 +145,15 @@ def fixed_arm_points(logged: Logged) -> dict[str, tuple[float, float]]:
     }
 
 
-def run_study(logged: Logged, *, judged: bool, weights: RewardWeights) -> dict[str, Any]:
+def run_study(
+    logged: Logged, *, judged: bool, weights: RewardWeights, scale: RewardScale
+) -> dict[str, Any]:
     """Everything the plots and the report's study section need, as plain data."""
-    table = logged.rewards(weights, judged, RewardScale())
+    table = logged.rewards(weights, judged, scale)
     best = int(np.argmax(table.sum(axis=0)))
     curves: dict[str, Any] = {}
     for policy in STUDY_POLICIES:
-        runs = [replay(logged, policy, weights, judged=judged, seed=s) for s in SEEDS]
+        runs = [replay(logged, policy, weights, judged=judged, scale=scale, seed=s) for s in SEEDS]
         mean_rewards = np.mean([r.rewards for r in runs], axis=0)
         steps = np.arange(1, len(table) + 1)[:, None]
         shares = np.mean(
@@ -151,11 +165,12 @@ def run_study(logged: Logged, *, judged: bool, weights: RewardWeights) -> dict[s
             "share": {a: shares[:, i].round(4).tolist() for i, a in enumerate(logged.arms)},
             "accuracy": float(np.mean([r.accuracy for r in runs])),
             "cost_per_1k": float(np.mean([r.cost_per_1k for r in runs])),
+            "within_5pct_of_best_fixed_at": within_of_best(mean_rewards, table[:, best], 0.05),
         }
     frontier = []
     for w in FRONTIER_WEIGHTS:
         for policy in ("sla", "linucb"):
-            runs = [replay(logged, policy, w, judged=judged, seed=s) for s in SEEDS]
+            runs = [replay(logged, policy, w, judged=judged, scale=scale, seed=s) for s in SEEDS]
             frontier.append({
                 "policy": policy,
                 "weights": [w.accuracy, w.cost, w.latency],
@@ -167,7 +182,9 @@ def run_study(logged: Logged, *, judged: bool, weights: RewardWeights) -> dict[s
         rates[policy] = {"param": param, "values": list(values), "cumulative_reward": []}
         for value in values:
             runs = [
-                replay(logged, policy, weights, judged=judged, seed=s, **{param: value})
+                replay(
+                    logged, policy, weights, judged=judged, scale=scale, seed=s, **{param: value}
+                )
                 for s in SEEDS
             ]
             rates[policy]["cumulative_reward"].append(

@@ -20,9 +20,15 @@ from agent.evaluation.metrics import (
     settled_step,
     within_of_best,
 )
+from agent.evaluation.runner import Observer
+from agent.pipeline import Pipeline
+from agent.pool import PoolConfig
+from agent.settings import Settings
 from apidb import APIDoc
 from apidb.bundled import apibench_docs
+from retriever import HybridRetriever
 from retriever.benchmark import load_questions
+from tests.fakes import FakeArm
 
 
 def doc(hub: str, name: str, call: str, domain: str) -> APIDoc:
@@ -249,3 +255,31 @@ def test_outcome_figures_count_every_class() -> None:
     assert figures["execution"] == {"invalid_call": 0.5, "ok": 0.5}
     assert figures["cost_per_1k"] == pytest.approx(1.0)
     assert figures["latency_p50_ms"] == 20.0
+
+
+# ----------------------------------------------------------------------------- observer
+
+
+def test_an_arm_is_judged_on_its_own_output_without_its_doc_label(
+    retriever: HybridRetriever, small_data: Path
+) -> None:
+    # The llamacpp arm answers "[n] call"; the label is the prompt's, not the call's.
+    question = load_questions("torchhub")[0]
+    arms = {
+        "labelled": FakeArm("labelled", default=f"[1] {question.gold_call}"),
+        "unsure": FakeArm("unsure").enqueue(ArmUnavailableError("server down")),
+    }
+    config = PoolConfig.model_validate({"arms": {"template": {"type": "template"}}})
+    settings = Settings(data_dir=small_data)
+    with Pipeline.open(settings, retriever=retriever, pool_config=config, extra_arms=arms) as p:
+        observer = Observer(p, ["torchhub"], k=5)
+        answer = observer.answer(question, "labelled")
+        assert answer["api_call"] == question.gold_call
+        assert (answer["ast"], answer["strict"], answer["execution_status"]) == (
+            "correct",
+            True,
+            "ok",
+        )
+        # An arm that cannot answer is unavailable, not replaced by another arm's answer.
+        assert observer.answer(question, "unsure")["unavailable"] is True
+        assert p.router.stats()["arms"].get("unsure", {}).get("infra_failures", 0) == 0
