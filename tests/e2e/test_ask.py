@@ -105,7 +105,8 @@ def test_routed_ask_learns_and_explains(data_dir: Path) -> None:
 def test_bad_input_is_one_clear_line(data_dir: Path) -> None:
     result = run(data_dir, "ask", QUERY, "--arm", "gpt-9", expect=2)
     assert (
-        "unknown arm 'gpt-9'; valid names: llamacpp, moa, template, transformers" in result.stderr
+        "unknown arm 'gpt-9'; valid names: gorilla, llamacpp, moa, template, transformers"
+        in result.stderr
     )
     result = run(data_dir, "ask", QUERY, "--policy", "greedy", expect=2)
     assert "valid names: sla, qlearning" in result.stderr
