@@ -268,7 +268,7 @@ class Pipeline:
                 return self.pool.get(name).generate(request), attempts
             except (ArmUnavailableError, ConfigError) as exc:
                 # Not the arm's answer being wrong: it could not answer at all.
-                logger.warning("arm %s failed, falling back: %s", name, exc)
+                logger.warning("arm %s could not answer: %s", name, exc)
                 attempts.append(Attempt(name, str(exc)))
                 if record and name in self.router.arms:
                     self.router.record_infra_failure(name)

@@ -35,8 +35,7 @@ def run_evaluation(
 
     evaluator = Evaluator(settings, retriever, options)
     evaluator.run(progress)
-    info = json.loads((options.out / "run.json").read_text())
-    metrics = compute_metrics(options.out, options.hubs, info)
+    metrics = compute_metrics(options.out, options.hubs, evaluator.run_info())
     (options.out / "metrics.json").write_text(json.dumps(thinned(metrics), indent=1) + "\n")
     drawn: list[str] = []
     if plots:

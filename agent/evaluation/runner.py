@@ -37,7 +37,7 @@ import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,15 +80,6 @@ class EvalOptions:
     ray: str | None = None  # a Ray address, `auto`, or `local` (start one here)
 
 
-@dataclass
-class HubRun:
-    hub: str
-    total: int = 0
-    skipped: int = 0  # already in the file (resume)
-    written: int = 0
-    predictions: Path = field(default_factory=Path)
-
-
 def select_questions(hub: str, limit: int | None, seed: int | None) -> list[Question]:
     """The hub's questions in file order, or a seeded shuffle of them, then the first
     `limit`. Question ids stay the 1-based line numbers of the eval file."""
@@ -112,22 +103,30 @@ class Observer:
         self.matchers = {hub: HubMatcher(hub, apibench_docs(hub)) for hub in hubs}
 
     def features(self, question: Question) -> list[float]:
+        """The routing features alone (when the router must choose before any arm runs)."""
         _, context = self.pipeline.retrieve(question.text, hub=question.hub, k=self.k)
-        features = context.features if context.features is not None else np.zeros(FEATURE_DIM)
-        return [round(float(x), 5) for x in features]
+        return _features(context.features)
 
     def observe(self, question: Question, arms: Sequence[str]) -> Observation:
+        tasks = {arm: self._run(question, arm) for arm in arms}
+        # Every run retrieved the same docs: its routing features are the question's.
+        first = next(iter(tasks.values()))
         return {
             "question_id": question.question_id,
-            "features": self.features(question),
-            "outcomes": {arm: self.answer(question, arm) for arm in arms},
+            "features": _features((first.get("context") or {}).get("features")),
+            "outcomes": {arm: self._judge(task, question, arm) for arm, task in tasks.items()},
         }
 
     def answer(self, question: Question, arm: str) -> dict[str, Any]:
-        task = self.pipeline.run(
+        return self._judge(self._run(question, arm), question, arm)
+
+    def _run(self, question: Question, arm: str) -> dict[str, Any]:
+        return self.pipeline.run(
             question.text, hub=question.hub, k=self.k, arm=arm, learn=False, store=False
         )
-        if task["arm"] != arm:  # it could not answer and another arm stood in
+
+    def _judge(self, task: dict[str, Any], question: Question, arm: str) -> dict[str, Any]:
+        if task["arm"] != arm:  # the arm could not answer (learn=False: nothing stands in)
             return {"unavailable": True, "error": "; ".join(f["error"] for f in task["fallbacks"])}
         generation = task.get("generation") or {}
         # Judged as Gorilla judges a model: its own output (without a `[n]` doc label or a
@@ -194,7 +193,7 @@ class Evaluator:
                 "router's previous update: it runs with one worker and without --ray"
             )
 
-    def run(self, progress: ProgressCallback | None = None) -> list[HubRun]:
+    def run(self, progress: ProgressCallback | None = None) -> None:
         out = self.options.out
         out.mkdir(parents=True, exist_ok=True)
         self._check_resume(out)
@@ -212,10 +211,8 @@ class Evaluator:
             observer = Observer(pipeline, self.options.hubs, self.options.k)
             remote = self._ray_pool() if self.options.ray else None
             try:
-                return [
+                for hub in self.options.hubs:
                     self._run_hub(pipeline.router, observer, remote, hub, progress)
-                    for hub in self.options.hubs
-                ]
             finally:
                 if remote is not None:
                     remote.close()
@@ -239,7 +236,7 @@ class Evaluator:
         remote: Any,
         hub: str,
         progress: ProgressCallback | None,
-    ) -> HubRun:
+    ) -> None:
         options = self.options
         questions = select_questions(hub, options.limit, options.sample_seed)
         path = options.out / f"predictions_{hub}.jsonl"
@@ -247,7 +244,6 @@ class Evaluator:
         if not options.resume:
             path.unlink(missing_ok=True)
         pending = [q for q in questions if q.question_id not in done_ids]
-        run = HubRun(hub, len(questions), len(questions) - len(pending), predictions=path)
         if self.full_information:
             observations: Iterable[Observation] = (
                 remote.observations(pending, self.arms)
@@ -268,10 +264,8 @@ class Evaluator:
                 sink.write(json.dumps(line) + "\n")
                 sink.flush()
                 os.fsync(sink.fileno())  # a line on disk is a question resume skips
-                run.written += 1
                 if progress:
                     progress(hub, line, len(pending))
-        return run
 
     def _route(
         self,
@@ -392,6 +386,11 @@ def _eval_pool(config: PoolConfig, arms: Sequence[str] | None) -> PoolConfig:
         name: spec.model_copy(update={"routed": name in arms}) for name, spec in config.arms.items()
     }
     return config.model_copy(update={"arms": specs, "router": router})
+
+
+def _features(values: Any) -> list[float]:
+    features = values if values is not None else np.zeros(FEATURE_DIM)
+    return [round(float(x), 5) for x in features]
 
 
 def _asker(observer: Observer, question: Question) -> Callable[[str], dict[str, Any]]:

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from typing import Any
 
 import httpx
 import numpy as np
+
+from agent.tasks import TaskStore
 
 BENCH_KEY = "bench-key"
 QUERIES = (
@@ -223,8 +224,11 @@ def _free_port() -> int:
 
 
 def _task_count(data_dir: Path) -> int:
-    with sqlite3.connect(data_dir / "tasks.db") as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
+    tasks = TaskStore(data_dir / "tasks.db")
+    try:
+        return tasks.count()
+    finally:
+        tasks.close()
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:

@@ -46,6 +46,27 @@ def run(
     return result
 
 
+def write_config(data_dir: Path, openai_url: str, extra: str = "") -> None:
+    """A toolroute.toml with the template, llamacpp and `remote` (openai) arms, the last
+    on `openai_url`; `extra` adds more TOML."""
+    (data_dir / "toolroute.toml").write_text(
+        f"""
+[arms.template]
+type = "template"
+[arms.llamacpp]
+type = "llamacpp"
+[arms.remote]
+type = "openai"
+model = "gemma"
+mode = "completions"
+grammar = true
+timeout_s = 60
+endpoints = [{{ url = "{openai_url}" }}]
+price = {{ input_per_1k = 0.0001, output_per_1k = 0.0002 }}
+{extra}"""
+    )
+
+
 def run_json(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Any:
     return json.loads(run(data_dir, *args, "--json", env=env).stdout)
 

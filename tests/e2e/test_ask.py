@@ -11,29 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import free_port, run, run_json
+from tests.e2e.conftest import free_port, run, run_json, write_config
 
 QUERY = "I want to build an app that recognises objects in photos with a pretrained ResNet"
 pytestmark = pytest.mark.slow
-
-
-def write_config(data_dir: Path, openai_url: str) -> None:
-    (data_dir / "toolroute.toml").write_text(
-        f"""
-[arms.template]
-type = "template"
-[arms.llamacpp]
-type = "llamacpp"
-[arms.remote]
-type = "openai"
-model = "gemma"
-mode = "completions"
-grammar = true
-timeout_s = 60
-endpoints = [{{ url = "{openai_url}" }}]
-price = {{ input_per_1k = 0.0001, output_per_1k = 0.0002 }}
-"""
-    )
 
 
 def assert_verified(task: dict[str, object], arm: str) -> None:

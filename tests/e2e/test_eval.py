@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import TOOLROUTE, run, run_json
+from tests.e2e.conftest import TOOLROUTE, run, run_json, write_config
 
 pytestmark = pytest.mark.slow
 HUBS = ("huggingface", "torchhub", "tensorflowhub")
@@ -20,32 +20,18 @@ LINE_KEYS = {"question_id", "api_call", "arm", "api_id", "execution_status", "re
              "latency_ms", "cost"}  # fmt: skip
 
 
-def every_arm_config(data_dir: Path, openai_url: str) -> None:
-    (data_dir / "toolroute.toml").write_text(
-        f"""
-[arms.template]
-type = "template"
-[arms.llamacpp]
-type = "llamacpp"
+# Besides template, llamacpp and remote (openai): every other arm type.
+OTHER_ARMS = """
 [arms.transformers]
 type = "transformers"
-[arms.remote]
-type = "openai"
-model = "gemma"
-mode = "completions"
-grammar = true
-timeout_s = 60
-endpoints = [{{ url = "{openai_url}" }}]
-price = {{ input_per_1k = 0.0001, output_per_1k = 0.0002 }}
 [arms.moa]
 type = "moa"
 proposers = ["llamacpp@0.0", "template"]
 [arms.gorilla]
 type = "replay"
 latency_s = 0.9
-price = {{ input_per_1k = 0.0002, output_per_1k = 0.0002 }}
+price = { input_per_1k = 0.0002, output_per_1k = 0.0002 }
 """
-    )
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -53,7 +39,7 @@ def lines(path: Path) -> list[dict[str, object]]:
 
 
 def test_every_arm_type_on_a_real_slice(data_dir: Path, llama_server: str, tmp_path: Path) -> None:
-    every_arm_config(data_dir, llama_server)
+    write_config(data_dir, llama_server, OTHER_ARMS)
     out = tmp_path / "report"
     arms = "template,llamacpp,transformers,remote,moa,gorilla"
     metrics = run_json(data_dir, "eval", "apibench", "--limit", "1", "--arms", arms,
