@@ -54,7 +54,7 @@ def test_every_arm_type_on_a_real_slice(data_dir: Path, llama_server: str, tmp_p
         assert all(f["n"] == 1 and f["unavailable"] == 0 for f in per_arm.values()), per_arm
         assert per_arm["llamacpp"]["tokens_in_mean"] > 100  # a real prompt went in
     assert metrics["run"]["reward_mode"] == "execution"
-    assert metrics["study"]["arms"] == arms.split(",")
+    assert sorted(metrics["study"]["arms"]) == sorted(arms.split(","))  # in the pool's order
     report = (out / "report.md").read_text()
     assert "Reward mode: execution" in report and "Gorilla 7B zero-shot" in report
     for plot in ("accuracy_cost", "frontier", "learning", "learning_rate"):
