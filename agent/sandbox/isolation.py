@@ -17,6 +17,11 @@ Layers, outermost first (each holds if the ones inside it fail):
   and caps on stdout/stderr.
 
 The outcome comes back on a dedicated pipe, never from printed text.
+
+Start-up is most of a run's cost, so the runner is compiled once, by the sandbox's own
+interpreter (bytecode is only valid for the version that made it), and each run's
+interpreter gets the code object and the job over stdin, marshalled: it neither parses
+nor compiles the runner's source, nor imports `json`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import contextlib
 import functools
 import json
 import logging
+import marshal
 import os
 import selectors
 import shutil
@@ -48,7 +54,14 @@ log = logging.getLogger(__name__)
 
 SandboxMode = Literal["bwrap", "unsafe-dev"]
 SANDBOX_UID = 65534  # nobody
-_RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text()
+_RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_bytes()
+# What each run's interpreter executes: read the runner's code object (its size is argv[2])
+# from stdin and run it; the runner then reads the job that follows.
+_BOOTSTRAP = "import marshal,sys;exec(marshal.loads(sys.stdin.buffer.read(int(sys.argv[2]))))"
+_COMPILE = (
+    "import marshal,sys;"
+    "sys.stdout.buffer.write(marshal.dumps(compile(sys.stdin.buffer.read(),'<runner>','exec')))"
+)
 _RESULT_FD_CAP = 4 * 1024 * 1024
 _MIB = 1024 * 1024
 
@@ -129,7 +142,7 @@ class Sandbox:
         try:
             self._bwrap()
             seccomp_program()
-            self._python()
+            compiled_runner(self._interpreter())
             probe = self.run({"code": "pass", "mode": "simulated"})
             if not probe.result or probe.result.get("outcome") != "completed":
                 detail = probe.stderr.strip() or f"exit status {probe.returncode}"
@@ -176,6 +189,9 @@ class Sandbox:
             f"(tried {', '.join(map(str, candidates))})"
         )
 
+    def _interpreter(self) -> str:
+        return sys.executable if self.mode == "unsafe-dev" else str(self._python())
+
     # -- running ---------------------------------------------------------------------
 
     def run(self, job: dict[str, Any], limits: SandboxLimits | None = None) -> RawRun:
@@ -190,6 +206,9 @@ class Sandbox:
             pipes = _Pipes(stack)
             result_r, result_w = pipes.new()
             argv, pass_fds, block_w, info_r = self._command(job, limits, result_w, pipes)
+            runner = compiled_runner(self._interpreter())
+            argv.append(str(len(runner)))
+            payload = runner + marshal.dumps(job)
             started = time.monotonic()
             try:
                 process = subprocess.Popen(
@@ -216,7 +235,7 @@ class Sandbox:
                     raise SandboxUnavailableError("the sandbox is shutting down")
                 if block_w is not None and info_r is not None:
                     cgroup = self._join_cgroup(process, info_r, block_w, limits)
-                raw = _collect(process, job, result_r, started, limits)
+                raw = _collect(process, payload, result_r, started, limits)
                 if cgroup is not None:
                     raw.oom_killed = cgroup.oom_killed()
             finally:
@@ -262,11 +281,10 @@ class Sandbox:
     def _command(
         self, job: dict[str, Any], limits: SandboxLimits, result_w: int, pipes: _Pipes
     ) -> tuple[list[str], list[int], int | None, int | None]:
+        python = self._interpreter()
         if self.mode == "unsafe-dev":
-            python = sys.executable
-            argv = [python, "-I", "-S", "-B", "-c", _RUNNER_SOURCE, str(result_w)]
+            argv = [python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(result_w)]
             return argv, [result_w], None, None
-        python = str(self._python())
         seccomp_r, seccomp_w = pipes.new(child_end="r")
         os.write(seccomp_w, seccomp_program())  # a few hundred bytes: fits the pipe buffer
         pipes.close(seccomp_w)
@@ -326,7 +344,7 @@ class Sandbox:
             info_r, info_w = pipes.new()
             argv += ["--block-fd", str(block_r), "--info-fd", str(info_w)]
             pass_fds += [block_r, info_w]
-        argv += ["--", python, "-I", "-S", "-B", "-c", _RUNNER_SOURCE, str(result_w)]
+        argv += ["--", python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(result_w)]
         return argv, pass_fds, block_w, info_r
 
     def _join_cgroup(
@@ -412,18 +430,19 @@ def _read_info(fd: int, deadline: float) -> dict[str, Any]:
 
 def _collect(
     process: subprocess.Popen[bytes],
-    job: dict[str, Any],
+    payload: bytes,
     result_r: int,
     started: float,
     limits: SandboxLimits,
 ) -> RawRun:
-    """Send the job, then read stdout, stderr and the result pipe until the run ends or the
-    deadline passes. Output beyond the cap is read and dropped so the code never blocks."""
+    """Send the runner and the job, then read stdout, stderr and the result pipe until the
+    run ends or the deadline passes. Output beyond the cap is read and dropped so the code
+    never blocks."""
     assert process.stdin and process.stdout and process.stderr
     raw = RawRun()
     deadline = started + limits.timeout_s
     with contextlib.suppress(BrokenPipeError):
-        process.stdin.write(json.dumps(job).encode())
+        process.stdin.write(payload)
     with contextlib.suppress(BrokenPipeError):
         process.stdin.close()
     fds = {"stdout": process.stdout.fileno(), "stderr": process.stderr.fileno(), "result": result_r}
@@ -489,6 +508,27 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
+
+
+@functools.cache
+def compiled_runner(python: str) -> bytes:
+    """The runner's code object, marshalled by `python` itself. Compiled once per process
+    (outside the sandbox: the source is ours)."""
+    try:
+        done = subprocess.run(
+            [python, "-I", "-S", "-B", "-c", _COMPILE],
+            input=_RUNNER_SOURCE,
+            capture_output=True,
+            env={},
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailableError(f"{python} could not compile the runner: {exc}") from exc
+    if done.returncode != 0 or not done.stdout:
+        detail = done.stderr.decode(errors="replace").strip()[-500:]
+        raise SandboxUnavailableError(f"{python} could not compile the runner: {detail}")
+    return done.stdout
 
 
 def _world_readable(path: Path) -> bool:

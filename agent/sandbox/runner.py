@@ -1,7 +1,10 @@
 """The program that runs inside the sandbox. Standard library only; never imported by the host.
 
-The host starts it as `python -I -S -B -c <this source> <result-fd>` inside bubblewrap and
-writes one JSON job on stdin. The runner then:
+The host compiles it once with the sandbox's interpreter, then starts each run as
+`python -I -S -B -c <bootstrap> <result-fd> <code size>` inside bubblewrap and writes this
+program's marshalled code object followed by the marshalled job on stdin (see
+`agent.sandbox.isolation`). Both come from the host, never from the generated code. The
+runner then:
 
 1. reads the job and closes stdin, writes `{"event": "started"}` on the result fd (so the
    host can tell "the sandbox never started" from "the code died");
@@ -21,10 +24,11 @@ fd carries the outcome, and the code has no way to reach that fd (no `os`, no fd
 
 import builtins
 import importlib.machinery  # before the audit hook: it refuses loading modules later
-import json
+import marshal
 import os
 import resource
 import sys
+from _json import encode_basestring_ascii as _quote
 
 _RESULT_FD = int(sys.argv[1])
 _write = os.write
@@ -36,8 +40,50 @@ _records = []
 _armed = False
 
 
+# The result is JSON, which the host parses without trusting it. The `json` package is not
+# imported because it pulls in `re` and `enum`, half of a run's start-up; its C string
+# escaper (`_quote`) is enough for the few types a message holds.
+_FLOAT_WORDS = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
+
+
+def _to_json(value, out):
+    """Append `value` as JSON text to `out`, as `json.dumps(value, default=repr)` would."""
+    if value is None or value is True or value is False:
+        out.append("null" if value is None else "true" if value else "false")
+    elif isinstance(value, str):
+        out.append(_quote(value))
+    elif isinstance(value, int):
+        try:
+            out.append(int.__repr__(value))
+        except ValueError:  # more digits than int-to-str conversion allows
+            out.append(_quote(f"<int of {value.bit_length()} bits>"))
+    elif isinstance(value, float):
+        text = "NaN" if value != value else _FLOAT_WORDS.get(value)
+        out.append(text or float.__repr__(value))
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(", ")
+            _to_json(item, out)
+        out.append("]")
+    elif isinstance(value, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(", ")
+            out.append(_quote(key if isinstance(key, str) else str(key)))
+            out.append(": ")
+            _to_json(item, out)
+        out.append("}")
+    else:
+        out.append(_quote(repr(value)))
+
+
 def _emit(message):
-    data = (json.dumps(message, default=repr) + "\n").encode()
+    out = []
+    _to_json(message, out)
+    data = ("".join(out) + "\n").encode()
     while data:
         written = _write(_RESULT_FD, data)
         data = data[written:]
@@ -481,7 +527,7 @@ def _namespace(job):
 
 def main():
     global _armed
-    job = json.loads(sys.stdin.buffer.read())
+    job = marshal.loads(sys.stdin.buffer.read())  # from the host: plain data
     sys.stdin.close()
     _emit({"event": "started"})
     _apply_limits(job.get("limits", {}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import socket
 import subprocess
@@ -18,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from agent.sandbox.isolation import RawRun, Sandbox, SandboxLimits
+from agent.errors import SandboxUnavailableError
+from agent.sandbox.isolation import RawRun, Sandbox, SandboxLimits, compiled_runner
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -267,3 +269,33 @@ def test_printed_success_or_an_early_exit_is_not_a_result(sandbox: Sandbox) -> N
 def test_sandbox_keeps_serving_after_the_attacks(sandbox: Sandbox) -> None:
     run = sandbox.run({"code": "x = 1", "mode": "simulated"})
     assert run.result is not None and run.result["outcome"] == "completed"
+
+
+# --- the host-runner protocol (the runner's own guards on) ------------------------------
+
+
+def test_result_values_reach_the_host_as_json_would_spell_them(sandbox: Sandbox) -> None:
+    """The runner writes its result without the `json` package: every kind of value a
+    record or an error can hold must arrive as `json.dumps(..., default=repr)` sends it."""
+    code = (
+        "import transformers\n"
+        "transformers.AutoModel.from_pretrained('x', opts={1: float('nan'), 'k': (float('inf'),"
+        " -float('inf'), 10**5000, 'é\\n\"\\u2028\\x00', None, True, 2.5, -7)})\n"
+        "raise ValueError('é \"q\" \\u2028 \\x00')"
+    )
+    run = sandbox.run({"code": code, "mode": "simulated", "simulated_roots": ["transformers"]})
+    assert run.result is not None, run.stderr
+    assert run.result["error"] == 'ValueError: é "q" \u2028 \x00'
+    (record,) = run.result["records"]
+    opts = record["kwargs"]["opts"]
+    assert list(opts) == ["1", "k"] and math.isnan(opts["1"])
+    assert opts["k"][:2] == [math.inf, -math.inf]
+    assert opts["k"][2] == "<int of 16610 bits>"  # too many digits for int-to-str
+    assert opts["k"][3:] == ['é\n"\u2028\x00', None, True, 2.5, -7]
+
+
+def test_an_interpreter_that_cannot_compile_the_runner_is_a_clear_error() -> None:
+    with pytest.raises(SandboxUnavailableError, match="could not compile the runner"):
+        compiled_runner("/bin/false")
+    with pytest.raises(SandboxUnavailableError, match="could not compile the runner"):
+        compiled_runner("/nonexistent/python3")
