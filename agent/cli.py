@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -647,8 +648,18 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def main() -> None:
+    _let_idle_torch_threads_sleep()
     _setup_logging()
     app()
+
+
+def _let_idle_torch_threads_sleep() -> None:
+    """torch's OpenMP threads busy-wait after every parallel region by default. The
+    service embeds one short query per task, so its second thread spun away ~13 ms of CPU
+    per task (about a fifth of a task's CPU), taken from the sandboxes running beside it.
+    Sleeping threads keep the 2-thread latency at one thread's CPU (see BENCHMARKS.md).
+    It must be set before torch loads, hence here; a value from the environment wins."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # --------------------------------------------------------------------------- sandbox

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from apidb import IMPORT_FORMATS
 from apidb.bundled import APIBENCH_HUBS
 from retriever import SEARCH_MODES
@@ -28,3 +32,16 @@ def test_help_does_not_import_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_torch_threads_sleep_when_idle_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.cli import _let_idle_torch_threads_sleep
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    _let_idle_torch_threads_sleep()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    _let_idle_torch_threads_sleep()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
