@@ -205,9 +205,8 @@ class Sandbox:
         with contextlib.ExitStack() as stack:
             pipes = _Pipes(stack)
             result_r, result_w = pipes.new()
-            argv, pass_fds, block_w, info_r = self._command(job, limits, result_w, pipes)
             runner = compiled_runner(self._interpreter())
-            argv.append(str(len(runner)))
+            argv, pass_fds, block_w, info_r = self._command(job, limits, result_w, pipes, runner)
             payload = runner + marshal.dumps(job)
             started = time.monotonic()
             try:
@@ -279,12 +278,17 @@ class Sandbox:
         return {}
 
     def _command(
-        self, job: dict[str, Any], limits: SandboxLimits, result_w: int, pipes: _Pipes
+        self,
+        job: dict[str, Any],
+        limits: SandboxLimits,
+        result_w: int,
+        pipes: _Pipes,
+        runner: bytes,
     ) -> tuple[list[str], list[int], int | None, int | None]:
         python = self._interpreter()
+        interpreter = [python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(result_w), str(len(runner))]
         if self.mode == "unsafe-dev":
-            argv = [python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(result_w)]
-            return argv, [result_w], None, None
+            return interpreter, [result_w], None, None
         seccomp_r, seccomp_w = pipes.new(child_end="r")
         os.write(seccomp_w, seccomp_program())  # a few hundred bytes: fits the pipe buffer
         pipes.close(seccomp_w)
@@ -344,7 +348,7 @@ class Sandbox:
             info_r, info_w = pipes.new()
             argv += ["--block-fd", str(block_r), "--info-fd", str(info_w)]
             pass_fds += [block_r, info_w]
-        argv += ["--", python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(result_w)]
+        argv += ["--", *interpreter]
         return argv, pass_fds, block_w, info_r
 
     def _join_cgroup(
