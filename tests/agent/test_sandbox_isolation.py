@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from agent.errors import SandboxUnavailableError
+from agent.sandbox import isolation
 from agent.sandbox.isolation import RawRun, Sandbox, SandboxLimits, compiled_runner
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -299,3 +302,59 @@ def test_an_interpreter_that_cannot_compile_the_runner_is_a_clear_error() -> Non
         compiled_runner("/bin/false")
     with pytest.raises(SandboxUnavailableError, match="could not compile the runner"):
         compiled_runner("/nonexistent/python3")
+
+
+# --- an install the sandbox uid cannot reach (a checkout under a 0700 /root) -------------
+
+as_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the sandbox switches to another uid only when started as root"
+)
+
+
+@as_root
+def test_a_bwrap_out_of_the_sandbox_uids_reach_runs_from_a_reachable_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = isolation._installed_bwrap()
+    root = installed.parent.parent.parent
+    private = tmp_path / "private"
+    for source in [installed, *isolation._bundled_libraries(installed)]:
+        target = private / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    private.chmod(0o700)
+    hidden = private / installed.relative_to(root)
+    assert not isolation._reachable_by_others(hidden)
+    monkeypatch.setattr(isolation, "_installed_bwrap", lambda: hidden)
+
+    box = Sandbox("bwrap", SandboxLimits(timeout_s=5))
+    box.check()  # the probe is a real run
+    copy = Path(box._bwrap())
+    assert copy != hidden and isolation._reachable_by_others(copy)
+    assert copy.stat().st_uid == 0 and not copy.stat().st_mode & 0o022  # nobody can swap it
+    run = box.run({"code": "print(6 * 7)", "mode": "simulated"})
+    assert run.result is not None and run.result["outcome"] == "completed", run.stderr
+    assert run.stdout.strip() == "42"
+
+
+@as_root
+def test_live_mode_skips_library_paths_the_sandbox_uid_cannot_reach(
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    private = tmp_path / "private"
+    (private / "lib").mkdir(parents=True)
+    (private / "lib" / "hidden_module.py").write_text("VALUE = 1\n")
+    private.chmod(0o700)
+    code = attempt("__import__('hidden_module').VALUE") + "print(_try())"
+    with caplog.at_level(logging.WARNING):
+        run = sandbox.run(
+            {
+                "code": code,
+                "mode": "simulated",
+                "python_guards": False,
+                "sys_path": [str(private / "lib")],
+            }
+        )
+    assert run.result is not None and run.result["outcome"] == "completed", run.stderr
+    assert "ModuleNotFoundError" in run.stdout
+    assert f"live mode cannot bind {private / 'lib'}" in caplog.text
