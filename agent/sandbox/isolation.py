@@ -602,8 +602,8 @@ def _copy_reachable_by_others(binary: Path) -> Path:
         target = stage / source.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-    for directory in [stage, *(p for p in stage.rglob("*") if p.is_dir())]:
-        directory.chmod(0o755)  # mkdtemp makes 0700; the umask may strip o+x
+    for path in [stage, *stage.rglob("*")]:
+        path.chmod(0o755)  # mkdtemp makes 0700, and the install's umask may have been 077
     copy = stage / binary.relative_to(root)
     if not _reachable_by_others(copy):
         raise SandboxUnavailableError(
