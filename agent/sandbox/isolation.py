@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import filecmp
 import functools
+import hashlib
 import json
 import logging
 import marshal
@@ -593,25 +595,65 @@ def _bundled_libraries(binary: Path) -> list[Path]:
 @functools.cache
 def _copy_reachable_by_others(binary: Path) -> Path:
     """A copy of `binary` and its bundled libraries (same layout, so its `$ORIGIN` rpath
-    still resolves) in a fresh root-owned 0755 directory under the temporary directory,
-    removed at exit. Once per process: a few hundred KB."""
+    still resolves) that the sandbox uid can reach: `$TMPDIR/toolroute-bwrap-<euid>-<hash
+    of the files>`, shared by every process of this install and left in place (servers
+    often end by a signal, which skips any clean-up; it is a few hundred KB).
+
+    It is used only if nobody else can have changed it: made of real directories and
+    files owned by this euid that nobody else may write to, with the same bytes as the
+    install. Otherwise (someone else made that name first) a private copy is used."""
     root = binary.parent.parent.parent
-    stage = Path(tempfile.mkdtemp(prefix="toolroute-bwrap-"))
-    atexit.register(shutil.rmtree, stage, ignore_errors=True)
-    for source in [binary, *_bundled_libraries(binary)]:
-        target = stage / source.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-    for path in [stage, *stage.rglob("*")]:
-        path.chmod(0o755)  # mkdtemp makes 0700, and the install's umask may have been 077
-    copy = stage / binary.relative_to(root)
+    sources = [binary, *_bundled_libraries(binary)]
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()
+    shared = Path(tempfile.gettempdir()) / f"toolroute-bwrap-{os.geteuid()}-{digest[:16]}"
+    if not _trusted_copy(shared, root, sources):
+        stage = _stage_copy(root, sources)
+        try:
+            os.rename(stage, shared)  # atomic: a concurrent process may win the race
+        except OSError:
+            shutil.rmtree(stage, ignore_errors=True)
+        if not _trusted_copy(shared, root, sources):
+            shared = _stage_copy(root, sources)
+            atexit.register(shutil.rmtree, shared, ignore_errors=True)
+            log.warning("a copy of bwrap in %s is not ours; using a private one", shared.parent)
+    copy = shared / binary.relative_to(root)
     if not _reachable_by_others(copy):
         raise SandboxUnavailableError(
-            f"{binary} is out of the sandbox uid's reach and so is its copy in {stage}: "
+            f"{binary} is out of the sandbox uid's reach and so is its copy in {shared}: "
             "set TMPDIR to a world-traversable directory, or install toolroute under one"
         )
-    log.info("bwrap is out of the sandbox uid's reach; running a copy from %s", stage)
+    log.info("bwrap is out of the sandbox uid's reach; running a copy from %s", shared)
     return copy
+
+
+def _stage_copy(root: Path, sources: list[Path]) -> Path:
+    stage = Path(tempfile.mkdtemp(prefix="toolroute-bwrap-stage-"))
+    for source in sources:
+        target = stage / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    for path in [stage, *stage.rglob("*")]:
+        path.chmod(0o755)  # mkdtemp makes 0700, and the install's umask may have been 077
+    return stage
+
+
+def _trusted_copy(copy: Path, root: Path, sources: list[Path]) -> bool:
+    """Whether `copy` holds exactly `sources` and only this euid can have written it."""
+    try:
+        for path in [copy, *copy.rglob("*")]:
+            info = path.lstat()
+            if (
+                stat.S_ISLNK(info.st_mode)
+                or info.st_uid != os.geteuid()
+                or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            ):
+                return False
+        return all(
+            filecmp.cmp(source, copy / source.relative_to(root), shallow=False)
+            for source in sources
+        )
+    except OSError:
+        return False
 
 
 @functools.cache

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -335,6 +336,31 @@ def test_a_bwrap_out_of_the_sandbox_uids_reach_runs_from_a_reachable_copy(
     run = box.run({"code": "print(6 * 7)", "mode": "simulated"})
     assert run.result is not None and run.result["outcome"] == "completed", run.stderr
     assert run.stdout.strip() == "42"
+
+
+@as_root
+def test_the_copy_of_bwrap_is_shared_and_used_only_while_nobody_else_can_have_changed_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shared_tmp = Path(tempfile.mkdtemp(dir="/tmp"))  # world-traversable, unlike tmp_path
+    try:
+        shared_tmp.chmod(0o755)
+        monkeypatch.setattr(tempfile, "tempdir", str(shared_tmp))
+        copy_of = isolation._copy_reachable_by_others.__wrapped__
+        installed = isolation._installed_bwrap()
+
+        first = copy_of(installed)
+        assert first.is_relative_to(shared_tmp) and copy_of(installed) == first
+        assert isolation._reachable_by_others(first)
+        (shared_copy,) = shared_tmp.iterdir()
+        assert shared_copy.name.startswith(f"toolroute-bwrap-{os.geteuid()}-")
+
+        first.chmod(0o777)  # someone else could have replaced it: never run it
+        private = copy_of(installed)
+        assert private != first and not private.is_relative_to(shared_copy)
+        assert subprocess.run([private, "--version"], capture_output=True).returncode == 0
+    finally:
+        shutil.rmtree(shared_tmp)
 
 
 @as_root
