@@ -1,0 +1,73 @@
+"""Analysis, not shipped: why do the shipped retriever's recall@5 misses miss?
+
+For each hub (on the splits used for choices: torchhub_train.json and the dev splits), it
+counts the questions whose gold API is not in the top 5, and how many of those have all
+five hits in the gold API's own domain. Such a miss is a choice between same-domain
+APIs the question does not tell apart ("an image classification API with high accuracy"),
+not a wrong kind of API. It also prints how many distinct APIs that domain holds.
+Builds a scratch index of the default catalog (about 80 s). See BENCHMARKS.md.
+
+    .venv/bin/python scripts/retrieval_misses.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from apidb import APIDoc, CatalogStore
+from apidb.bundled import default_catalog_docs
+from retriever import HybridRetriever
+from retriever.benchmark import GoldIndex, Split, load_questions
+from retriever.embedder import SentenceTransformerEmbedder
+from retriever.text import call_key
+
+SPLITS: list[tuple[str, Split]] = [
+    ("huggingface", "dev"),
+    ("torchhub", "dev"),
+    ("torchhub", "train"),
+    ("tensorflowhub", "dev"),
+]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        store = CatalogStore(Path(scratch) / "catalog.db")
+        store.upsert_many(default_catalog_docs())
+        retriever = HybridRetriever(store, SentenceTransformerEmbedder(), Path(scratch) / "index")
+        retriever.build()
+        docs = store.list_docs()
+        gold = GoldIndex(docs)
+        apis_per_domain = Counter((hub, domain) for hub, domain, _ in _distinct_apis(docs))
+        print(
+            "| hub | split | n | misses@5 | all top 5 in the gold domain "
+            "| APIs in that domain (median) |"
+        )
+        print("|---|---|---|---|---|---|")
+        for hub, split in SPLITS:
+            questions = load_questions(hub, split)
+            misses = 0
+            in_domain: list[int] = []
+            for question in questions:
+                hits = retriever.search(question.text, 5, hub=hub)
+                if any(hit.doc.id in gold.gold_ids(question) for hit in hits):
+                    continue
+                misses += 1
+                if hits and all(hit.doc.domain == question.gold_domain for hit in hits):
+                    in_domain.append(apis_per_domain[(hub, question.gold_domain)])
+            median = statistics.median(in_domain) if in_domain else 0
+            print(
+                f"| {hub} | {split} | {len(questions)} | {misses} | "
+                f"{len(in_domain)} ({len(in_domain) / max(misses, 1):.0%}) | {median:g} |"
+            )
+
+
+def _distinct_apis(docs: list[APIDoc]) -> set[tuple[str, str, tuple[str, str]]]:
+    """(hub, domain, call key): APIBench lists some APIs more than once."""
+    return {(doc.hub, doc.domain, call_key(doc)) for doc in docs}
+
+
+if __name__ == "__main__":
+    main()
