@@ -171,7 +171,7 @@ class Sandbox:
         """The bwrap binary to start: the installed one, or, when it lives where the sandbox
         uid cannot reach it (a checkout under a 0700 /root), a private copy it can."""
         installed = _installed_bwrap()
-        if not self._drop_privileges or _reachable_by_others(installed):
+        if not self._drop_privileges or _reachable_by_others(installed, run=True):
             return str(installed)
         return str(_copy_reachable_by_others(installed))
 
@@ -184,7 +184,7 @@ class Sandbox:
         candidates += [Path(p) / version for p in ("/usr/local/bin", "/usr/bin")]
         for candidate in candidates:
             if candidate.is_file() and (
-                not self._drop_privileges or _reachable_by_others(candidate)
+                not self._drop_privileges or _reachable_by_others(candidate, run=True)
             ):
                 return candidate
         raise SandboxUnavailableError(
@@ -553,9 +553,10 @@ def compiled_runner(python: str) -> bytes:
     return done.stdout
 
 
-def _reachable_by_others(path: Path) -> bool:
+def _reachable_by_others(path: Path, *, run: bool = False) -> bool:
     """Whether an unrelated uid can reach `path`: every directory above it o+x, itself o+r
-    (and o+x if a directory). A binary's bundled libraries count as part of it."""
+    (and o+x if a directory, or if it is to be `run`). A binary's bundled libraries count
+    as part of it."""
     try:
         for parent in reversed(path.parents):
             if not parent.stat().st_mode & stat.S_IXOTH:
@@ -563,7 +564,7 @@ def _reachable_by_others(path: Path) -> bool:
         mode = path.stat().st_mode
     except OSError:
         return False
-    needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    needed = stat.S_IROTH | (stat.S_IXOTH if run or stat.S_ISDIR(mode) else 0)
     if mode & needed != needed:
         return False
     return all(_reachable_by_others(library) for library in _bundled_libraries(path))
@@ -617,7 +618,7 @@ def _copy_reachable_by_others(binary: Path) -> Path:
             atexit.register(shutil.rmtree, shared, ignore_errors=True)
             log.warning("a copy of bwrap in %s is not ours; using a private one", shared.parent)
     copy = shared / binary.relative_to(root)
-    if not _reachable_by_others(copy):
+    if not _reachable_by_others(copy, run=True):
         raise SandboxUnavailableError(
             f"{binary} is out of the sandbox uid's reach and so is its copy in {shared}: "
             "set TMPDIR to a world-traversable directory, or install toolroute under one"

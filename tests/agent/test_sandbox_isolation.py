@@ -307,6 +307,27 @@ def test_an_interpreter_that_cannot_compile_the_runner_is_a_clear_error() -> Non
 
 # --- an install the sandbox uid cannot reach (a checkout under a 0700 /root) -------------
 
+
+def test_reachable_by_others_checks_every_directory_above_and_the_run_bit() -> None:
+    top = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        top.chmod(0o755)
+        (top / "open").mkdir(mode=0o755)
+        script = top / "open" / "tool"
+        script.write_text("#!/bin/sh\n")
+        script.chmod(0o644)
+        assert isolation._reachable_by_others(script)
+        assert not isolation._reachable_by_others(script, run=True)
+        script.chmod(0o755)
+        assert isolation._reachable_by_others(script, run=True)
+        (top / "open").chmod(0o700)
+        assert not isolation._reachable_by_others(script, run=True)
+        assert not isolation._reachable_by_others(top / "missing")
+    finally:
+        (top / "open").chmod(0o755)
+        shutil.rmtree(top)
+
+
 as_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the sandbox switches to another uid only when started as root"
 )
