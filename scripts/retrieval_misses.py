@@ -52,7 +52,8 @@ def main() -> None:
             in_domain: list[int] = []
             for question in questions:
                 hits = retriever.search(question.text, 5, hub=hub)
-                if any(hit.doc.id in gold.gold_ids(question) for hit in hits):
+                gold_ids = gold.gold_ids(question)
+                if any(hit.doc.id in gold_ids for hit in hits):
                     continue
                 misses += 1
                 if hits and all(hit.doc.domain == question.gold_domain for hit in hits):

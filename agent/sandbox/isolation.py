@@ -609,14 +609,14 @@ def _copy_reachable_by_others(binary: Path) -> Path:
     shared = Path(tempfile.gettempdir()) / f"toolroute-bwrap-{os.geteuid()}-{digest[:16]}"
     if not _trusted_copy(shared, root, sources):
         stage = _stage_copy(root, sources)
-        try:
-            os.rename(stage, shared)  # atomic: a concurrent process may win the race
-        except OSError:
-            shutil.rmtree(stage, ignore_errors=True)
-        if not _trusted_copy(shared, root, sources):
-            shared = _stage_copy(root, sources)
-            atexit.register(shutil.rmtree, shared, ignore_errors=True)
+        with contextlib.suppress(OSError):  # atomic; a concurrent process may win the race
+            os.rename(stage, shared)
+        if _trusted_copy(shared, root, sources):
+            shutil.rmtree(stage, ignore_errors=True)  # already gone if our rename won
+        else:
             log.warning("a copy of bwrap in %s is not ours; using a private one", shared.parent)
+            shared = stage if stage.exists() else _stage_copy(root, sources)
+            atexit.register(shutil.rmtree, shared, ignore_errors=True)
     copy = shared / binary.relative_to(root)
     if not _reachable_by_others(copy, run=True):
         raise SandboxUnavailableError(
