@@ -36,7 +36,7 @@ app = typer.Typer(
     add_completion=False,
 )
 apis_app = typer.Typer(help="Manage the API catalog.", no_args_is_help=True)
-index_app = typer.Typer(help="Build the search index.", no_args_is_help=True)
+index_app = typer.Typer(help="Build the search index or tune its embedder.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 router_app = typer.Typer(help="Inspect or reset the bandit router.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate toolroute on benchmarks.", no_args_is_help=True)
@@ -51,6 +51,7 @@ err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 HubOption = Annotated[str | None, typer.Option("--hub", help="Only APIs from this hub.")]
+TUNED_MODEL_NAME = "minilm-tuned"  # `index tune`'s default output, under DATA/models
 
 
 class ImportFormat(StrEnum):
@@ -240,6 +241,63 @@ def index_build(as_json: JsonFlag = False) -> None:
             f"Indexed {stats.docs:,} APIs in {stats.seconds:.1f} s "
             f"({embedder.name}, {config.index_type}) -> {config.index_dir}"
         )
+
+
+@index_app.command("tune")
+def index_tune(
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSON Lines of {"query": ..., "api_id": ...} (default: the bundled '
+            "torchhub training questions)."
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write the tuned model (default: DATA/models)."),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the pairs.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fine-tune the embedder on (request, API) pairs; then point TOOLROUTE_EMBEDDER_MODEL
+    at the result and the index rebuilds with it."""
+    from retriever.tuning import (
+        TuningSettings,
+        apibench_training_pairs,
+        load_training_pairs,
+        tune_embedder,
+    )
+
+    with edge():
+        config = settings()
+        store = open_store()
+        target = out_dir or config.data_dir / "models" / TUNED_MODEL_NAME
+        training = load_training_pairs(pairs, store) if pairs else apibench_training_pairs(store)
+        with progress_bar(f"Tuning on {len(training):,} pairs", not as_json) as tick:
+            result = tune_embedder(
+                training,
+                target,
+                base_model=config.embedder_model,
+                settings=TuningSettings(epochs=epochs),
+                replace=force,
+                progress=tick,
+            )
+    summary = {
+        "model_dir": str(result.path),
+        "pairs": result.pairs,
+        "epochs": epochs,
+        "seconds": round(result.seconds, 1),
+        "final_loss": round(result.final_loss, 4),
+    }
+    if as_json:
+        print_json(summary)
+        return
+    out.print(
+        f"Tuned on {result.pairs:,} pairs in {result.seconds:.0f} s -> {result.path}\n"
+        f"Use it: TOOLROUTE_EMBEDDER_MODEL={result.path} toolroute index build",
+        highlight=False,
+    )
 
 
 @apis_app.command("import")

@@ -5,7 +5,13 @@ is created, so importing this package is cheap.
 """
 
 from retriever.config import SEARCH_MODES, RetrieverConfig, SearchMode
-from retriever.errors import EmbedderError, IndexStateError, QueryError, RetrieverError
+from retriever.errors import (
+    EmbedderError,
+    IndexStateError,
+    QueryError,
+    RetrieverError,
+    TuningError,
+)
 from retriever.hybrid import BuildStats, Hit, HybridRetriever
 
 __all__ = [
@@ -19,4 +25,5 @@ __all__ = [
     "RetrieverConfig",
     "RetrieverError",
     "SearchMode",
+    "TuningError",
 ]

@@ -48,9 +48,28 @@ def model_fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(f"{file.relative_to(path)}:{file.stat().st_size}\n".encode())
-        if file.name == "config.json":
+        # A tuned model differs from another tuning only in its weights, whose hash its
+        # provenance file records (retriever/tuning.py); hashing the weights here would
+        # cost a second per start.
+        if file.name in ("config.json", "toolroute-tuning.json"):
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def load_sentence_transformer(path: Path) -> Any:
+    """A sentence-transformers model from a local directory, offline, on the CPU."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        # The per-load "Loading weights" bar is noise on a CLI's stderr.
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+        return SentenceTransformer(str(path), device="cpu")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise EmbedderError(f"cannot load the embedding model at {path}: {exc}") from exc
 
 
 class SentenceTransformerEmbedder:
@@ -71,7 +90,7 @@ class SentenceTransformerEmbedder:
         # Truncation changes the vectors, so it is part of the identity an index records.
         self.fingerprint = f"{model_fingerprint(path)}-{max_seq_length}"
         self.batch_size = batch_size
-        self._model = self._load(path)
+        self._model = load_sentence_transformer(path)
         self._model.max_seq_length = max_seq_length
         self._model.eval()  # once: the single-query path below does not set it per call
         # torch releases the GIL while encoding; a lock keeps one model call at a time,
@@ -81,21 +100,6 @@ class SentenceTransformerEmbedder:
         if not dim:
             raise EmbedderError(f"cannot tell the embedding size of {path}")
         self.dim = int(dim)
-
-    @staticmethod
-    def _load(path: Path) -> Any:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import transformers
-            from sentence_transformers import SentenceTransformer
-
-            # The per-load "Loading weights" bar is noise on a CLI's stderr.
-            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
-            return SentenceTransformer(str(path), device="cpu")
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise EmbedderError(f"cannot load the embedding model at {path}: {exc}") from exc
 
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:

@@ -3,7 +3,8 @@
     RetrieverError
     ├── QueryError          the query or its options are invalid (empty, too long, bad k/hub)
     ├── EmbedderError       the embedding model cannot be loaded or run
-    └── IndexStateError     an index directory cannot be used (corrupt, other embedder)
+    ├── IndexStateError     an index directory cannot be used (corrupt, other embedder)
+    └── TuningError         fine-tuning cannot start (bad pairs file, unusable output dir)
 
 Foreign errors (faiss, sentence-transformers, OSError on index files) are wrapped at the
 boundary that calls them, ``raise ... from exc``.
@@ -26,3 +27,7 @@ class EmbedderError(RetrieverError):
 
 class IndexStateError(RetrieverError):
     """An index on disk cannot be used as it is."""
+
+
+class TuningError(RetrieverError):
+    """Fine-tuning the embedder cannot start or finish; the message says why."""

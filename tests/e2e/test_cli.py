@@ -143,3 +143,41 @@ def test_bench_retrieval_json_shape(built_data_dir: Path) -> None:
         assert 0 <= mode["recall@1"] <= mode["recall@5"] <= mode["recall@10"] <= 1
     # A sanity floor far below the measured figures (BENCHMARKS.md): retrieval works at all.
     assert figures["torchhub"]["hybrid"]["recall@10"] > 0.3
+
+
+def test_index_tune_writes_a_model_and_refuses_bad_pairs(
+    built_data_dir: Path, tmp_path: Path
+) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        "\n".join(
+            json.dumps({"query": query, "api_id": api_id})
+            for query, api_id in [
+                ("which breed is the dog in my photo", "torchhub/pytorch/vision/resnet50"),
+                ("read my bedtime story aloud", "torchhub/snakers4/silero-models/silero_tts"),
+                ("boxes around cars on a road camera", "torchhub/ultralytics/yolov5/yolov5s"),
+            ]
+        )
+    )
+    out = tmp_path / "tuned"
+    result = run_json(built_data_dir, "index", "tune", "--pairs", str(pairs), "--out", str(out))
+    assert (result["pairs"], result["epochs"], result["model_dir"]) == (3, 1, str(out))
+    assert json.loads((out / "toolroute-tuning.json").read_text())["pairs"] == 3
+
+    again = run(built_data_dir, "index", "tune", "--pairs", str(pairs), "--out", str(out), expect=2)
+    assert "pass --force" in again.stderr
+
+    pairs.write_text('{"query": "q", "api_id": "torchhub/no-such-api"}\n{"query": "r"}\n')
+    bad = run(
+        built_data_dir,
+        "index",
+        "tune",
+        "--pairs",
+        str(pairs),
+        "--out",
+        str(tmp_path / "x"),
+        expect=2,
+    )
+    assert 'line 2: "api_id" must be a non-empty string' in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not (tmp_path / "x").exists()

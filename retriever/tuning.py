@@ -1,0 +1,278 @@
+"""Fine-tune the embedder on (request, API) pairs: `toolroute index tune`.
+
+The shipped MiniLM was trained on general sentence pairs, not on "what a user asks" against
+"what an API doc says". A short contrastive fine-tune on such pairs moves it toward that
+task: one epoch on the 837 torchhub training questions raises dense recall@5 on all three
+APIBench hubs, including the two it never saw (BENCHMARKS.md, "Fine-tuning the embedder").
+
+Training is in-batch-negatives contrastive loss (sentence-transformers' MultipleNegatives-
+Ranking, written out here so that copies of the same API in one batch are masked out instead
+of counted as negatives: APIBench repeats some APIs dozens of times). The tuned model is a
+new model directory, written atomically beside a provenance file; the index built with the
+old model notices the new embedder and rebuilds. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apidb import APIDoc, CatalogStore
+from retriever.config import MAX_QUERY_CHARS
+from retriever.embedder import (
+    DEFAULT_MAX_SEQ_LENGTH,
+    default_model_path,
+    load_sentence_transformer,
+    model_fingerprint,
+)
+from retriever.errors import TuningError
+from retriever.text import call_key, doc_views
+
+PROVENANCE_FILE = "toolroute-tuning.json"
+# cosine -> logits, sentence-transformers' MultipleNegativesRankingLoss default
+_SCALE = 20.0
+_MAX_LISTED = 5  # unknown ids named in an error message
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPair:
+    query: str
+    doc: APIDoc
+
+
+@dataclass(frozen=True, slots=True)
+class TuningSettings:
+    # One epoch at 5e-5 was chosen on the dev splits among 1-3 epochs at 2e-5 and 5e-5: the
+    # differences between those were within noise, and one epoch is the cheapest.
+    epochs: int = 1
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TuningResult:
+    path: Path
+    pairs: int
+    seconds: float
+    final_loss: float
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def apibench_training_pairs(store: CatalogStore) -> list[TrainingPair]:
+    """The default pairs: torchhub_train.json's questions, each with its gold API as the
+    catalog has it. Never the eval questions."""
+    from retriever.benchmark import GoldIndex, load_questions
+
+    docs = store.list_docs(hub="torchhub")
+    gold = GoldIndex(docs)
+    by_id = {doc.id: doc for doc in docs}
+    pairs = []
+    for question in load_questions("torchhub", "train"):
+        ids = sorted(gold.gold_ids(question))
+        if ids:
+            pairs.append(TrainingPair(question.text, by_id[ids[0]]))
+    if len(pairs) < 2:
+        raise TuningError(
+            "the catalog has too few of the torchhub APIs that the bundled training "
+            "questions are about; give your own pairs with --pairs FILE"
+        )
+    return pairs
+
+
+def load_training_pairs(path: Path, store: CatalogStore) -> list[TrainingPair]:
+    """Pairs from a JSON Lines file, one `{"query": "...", "api_id": "..."}` per line.
+
+    Every line is checked before any training starts; the first problems are named with
+    their line numbers.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TuningError(f"cannot read the pairs file {path}: {exc}") from exc
+    wanted: list[tuple[int, str, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        wanted.append((number, *_parse_pair(path, number, line)))
+    docs = store.get_many(list(dict.fromkeys(api_id for _, _, api_id in wanted)))
+    unknown = [f"{api_id!r} (line {n})" for n, _, api_id in wanted if api_id not in docs]
+    if unknown:
+        listed = ", ".join(unknown[:_MAX_LISTED])
+        more = f" and {len(unknown) - _MAX_LISTED} more" if len(unknown) > _MAX_LISTED else ""
+        raise TuningError(f"{path}: API ids not in the catalog: {listed}{more}")
+    pairs = [TrainingPair(query, docs[api_id]) for _, query, api_id in wanted]
+    if len(pairs) < 2:
+        raise TuningError(
+            f"{path}: {len(pairs)} pair(s); training contrasts pairs within a batch, "
+            "so it needs at least 2"
+        )
+    return pairs
+
+
+def _parse_pair(path: Path, number: int, line: str) -> tuple[str, str]:
+    where = f"{path}, line {number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise TuningError(f"{where}: not JSON: {exc.msg}") from exc
+    if not isinstance(record, dict):
+        raise TuningError(f'{where}: expected an object {{"query": ..., "api_id": ...}}')
+    query, api_id = record.get("query"), record.get("api_id")
+    if not isinstance(query, str) or not query.strip():
+        raise TuningError(f'{where}: "query" must be a non-empty string')
+    if len(query) > MAX_QUERY_CHARS:
+        raise TuningError(f"{where}: the query is over {MAX_QUERY_CHARS:,} characters")
+    if not isinstance(api_id, str) or not api_id.strip():
+        raise TuningError(f'{where}: "api_id" must be a non-empty string')
+    return query.strip(), api_id.strip()
+
+
+# --------------------------------------------------------------------------- training
+
+
+def tune_embedder(
+    pairs: list[TrainingPair],
+    out_dir: Path,
+    *,
+    base_model: Path | None = None,
+    settings: TuningSettings | None = None,
+    replace: bool = False,
+    progress: ProgressCallback | None = None,
+) -> TuningResult:
+    """Fine-tune `base_model` (default: the shipped MiniLM) on `pairs`; write it to `out_dir`.
+
+    `out_dir` appears whole or not at all: the model is written to a scratch directory
+    beside it and renamed into place. An existing `out_dir` is replaced only if `replace`.
+    """
+    settings = settings or TuningSettings()
+    base = base_model or default_model_path()
+    out_dir = out_dir.resolve()
+    _check_destination(base.resolve(), out_dir, replace)
+    if len(pairs) < 2:
+        raise TuningError("training needs at least 2 pairs")
+    started = time.perf_counter()
+    model = load_sentence_transformer(base)
+    model.max_seq_length = DEFAULT_MAX_SEQ_LENGTH  # train at the length the index embeds
+    final_loss = _train(model, pairs, settings, progress)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save(str(scratch))
+        provenance = {
+            "base_model": str(base),
+            "base_fingerprint": model_fingerprint(base),
+            "pairs": len(pairs),
+            "pairs_sha256": _pairs_digest(pairs),
+            "settings": asdict(settings),
+            "final_loss": round(final_loss, 6),
+            "weights_sha256": _weights_digest(scratch),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        (scratch / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+        _move_into_place(scratch, out_dir)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return TuningResult(out_dir, len(pairs), time.perf_counter() - started, final_loss)
+
+
+def _check_destination(base: Path, out_dir: Path, replace: bool) -> None:
+    if out_dir == base or out_dir in base.parents:
+        raise TuningError(f"the output directory {out_dir} would overwrite the base model")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TuningError(f"the output path {out_dir} exists and is not a directory")
+    if out_dir.exists() and any(out_dir.iterdir()) and not replace:
+        raise TuningError(f"{out_dir} already exists; pass --force to replace it")
+
+
+def _train(
+    model: Any,
+    pairs: list[TrainingPair],
+    settings: TuningSettings,
+    progress: ProgressCallback | None,
+) -> float:
+    import torch
+    import torch.nn.functional as functional
+
+    torch.manual_seed(settings.seed)
+    order = random.Random(settings.seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
+    batches_per_epoch = -(-len(pairs) // settings.batch_size)
+    total = settings.epochs * batches_per_epoch
+    done, loss_value = 0, float("nan")
+    model.train()
+    try:
+        for _ in range(settings.epochs):
+            shuffled = list(pairs)
+            order.shuffle(shuffled)
+            for start in range(0, len(shuffled), settings.batch_size):
+                batch = shuffled[start : start + settings.batch_size]
+                if len(batch) < 2:  # a lone pair has no negative to learn from
+                    done += 1
+                    continue
+                queries = model(model.tokenize([pair.query for pair in batch]))
+                docs = model(model.tokenize([doc_views(pair.doc)[0] for pair in batch]))
+                logits = _SCALE * (
+                    functional.normalize(queries["sentence_embedding"], dim=-1)
+                    @ functional.normalize(docs["sentence_embedding"], dim=-1).T
+                )
+                # Another copy of the same API is not a negative (APIBench repeats APIs).
+                keys = [(pair.doc.hub, call_key(pair.doc)) for pair in batch]
+                same_api = torch.tensor([[a == b for b in keys] for a in keys])
+                off_diagonal = ~torch.eye(len(batch), dtype=torch.bool)
+                logits = logits.masked_fill(same_api & off_diagonal, -1e4)
+                loss = functional.cross_entropy(logits, torch.arange(len(batch)))
+                optimiser.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                optimiser.step()
+                loss_value = float(loss.detach())
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    finally:
+        model.eval()
+    return loss_value
+
+
+def _pairs_digest(pairs: list[TrainingPair]) -> str:
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(f"{pair.query}\t{pair.doc.id}\t{pair.doc.version}\n".encode())
+    return digest.hexdigest()
+
+
+def _weights_digest(model_dir: Path) -> str:
+    """The weights' own hash: it goes into the provenance file, and with it into the
+    model's fingerprint, so two tunings that differ only in their weights are told apart."""
+    digest = hashlib.sha256()
+    for file in sorted(model_dir.rglob("*.safetensors")) + sorted(model_dir.rglob("*.bin")):
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _move_into_place(scratch: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.replace(scratch, out_dir)
+        return
+    # A directory cannot be renamed over a non-empty one: move the old one aside first.
+    retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    os.replace(out_dir, retired)
+    os.replace(scratch, out_dir)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,170 @@
+"""Fine-tuning the embedder (`retriever.tuning`) with the real MiniLM, on a few pairs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apidb import CatalogStore
+from retriever import TuningError
+from retriever.benchmark import load_questions
+from retriever.embedder import SentenceTransformerEmbedder, default_model_path, model_fingerprint
+from retriever.text import doc_views
+from retriever.tuning import (
+    PROVENANCE_FILE,
+    TrainingPair,
+    TuningSettings,
+    apibench_training_pairs,
+    load_training_pairs,
+    tune_embedder,
+)
+
+# Requests phrased unlike their docs, so that the base model ranks them poorly.
+_REQUESTS = {
+    "torchhub/pytorch/vision/resnet50": "which breed is the dog in my photo",
+    "torchhub/pytorch/vision/deeplabv3_resnet101": (
+        "paint every pixel of a street scene with what it shows"
+    ),
+    "torchhub/ultralytics/yolov5/yolov5s": "draw boxes around the cars in a traffic camera frame",
+    "torchhub/snakers4/silero-models/silero_tts": "read my bedtime story aloud",
+}
+_QUICK = TuningSettings(epochs=4, learning_rate=1e-4, batch_size=4)
+
+
+@pytest.fixture
+def pairs(store: CatalogStore) -> list[TrainingPair]:
+    docs = {doc.id: doc for doc in store.list_docs(hub="torchhub")}
+    return [TrainingPair(request, docs[doc_id]) for doc_id, request in _REQUESTS.items()]
+
+
+def _margin(embedder: SentenceTransformerEmbedder, pairs: list[TrainingPair]) -> float:
+    """Mean, over pairs, of cos(request, its doc) minus the best cos to another pair's doc."""
+    queries = embedder.encode([pair.query for pair in pairs])
+    docs = embedder.encode([doc_views(pair.doc)[0] for pair in pairs])
+    similarity = queries @ docs.T
+    others = np.where(np.eye(len(pairs), dtype=bool), -np.inf, similarity).max(axis=1)
+    return float(np.mean(np.diag(similarity) - others))
+
+
+def test_a_tuned_model_ranks_its_pairs_higher_and_records_how_it_was_made(
+    pairs: list[TrainingPair], embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    out = tmp_path / "models" / "tuned"
+    ticks: list[tuple[int, int]] = []
+
+    result = tune_embedder(
+        pairs, out, settings=_QUICK, progress=lambda done, total: ticks.append((done, total))
+    )
+
+    assert result.path == out.resolve() and result.pairs == len(pairs)
+    assert ticks[-1] == (4, 4)  # 4 epochs of one batch
+    tuned = SentenceTransformerEmbedder(out)
+    assert _margin(tuned, pairs) > _margin(embedder, pairs) + 0.05
+    provenance = json.loads((out / PROVENANCE_FILE).read_text())
+    assert provenance["pairs"] == len(pairs)
+    assert provenance["settings"]["epochs"] == 4
+    assert provenance["base_fingerprint"] == model_fingerprint(default_model_path())
+    assert tuned.fingerprint != embedder.fingerprint
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tuned"]  # no scratch left
+
+
+def test_an_existing_output_is_kept_unless_replacing_is_asked_for(
+    pairs: list[TrainingPair], tmp_path: Path
+) -> None:
+    out = tmp_path / "models" / "tuned"
+    out.mkdir(parents=True)
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(TuningError, match="already exists; pass --force"):
+        tune_embedder(pairs, out, settings=_QUICK)
+    assert (out / "mine.txt").read_text() == "keep me"
+
+    tune_embedder(pairs, out, settings=TuningSettings(epochs=1, batch_size=4), replace=True)
+    assert not (out / "mine.txt").exists() and (out / PROVENANCE_FILE).is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tuned"]  # nor the old one
+
+
+def test_the_base_model_is_never_the_output(pairs: list[TrainingPair], tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    shutil.copytree(default_model_path(), base)
+    with pytest.raises(TuningError, match="would overwrite the base model"):
+        tune_embedder(pairs, base, base_model=base, replace=True)
+
+
+def test_a_retrained_model_gets_a_new_fingerprint(tmp_path: Path) -> None:
+    """Same files, same sizes, other weights: the provenance file tells them apart."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    for directory, weights in ((first, "1" * 64), (second, "2" * 64)):
+        directory.mkdir()
+        (directory / "config.json").write_text("{}")
+        (directory / PROVENANCE_FILE).write_text(json.dumps({"weights_sha256": weights}))
+    assert model_fingerprint(first) != model_fingerprint(second)
+
+
+def test_the_default_pairs_are_the_training_questions_not_the_eval_ones(
+    store: CatalogStore,
+) -> None:
+    pairs = apibench_training_pairs(store)
+    assert len(pairs) > 800  # of 837; the rest name no API in the catalog
+    assert {pair.doc.hub for pair in pairs} == {"torchhub"}
+    eval_requests = {question.text for question in load_questions("torchhub", "all")}
+    assert not eval_requests & {pair.query for pair in pairs}
+
+
+def test_the_default_pairs_need_the_torchhub_apis(tmp_path: Path) -> None:
+    with (
+        CatalogStore(tmp_path / "empty.db") as empty,
+        pytest.raises(TuningError, match="too few of the torchhub APIs"),
+    ):
+        apibench_training_pairs(empty)
+
+
+def test_a_pairs_file_is_read_line_by_line(store: CatalogStore, tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        json.dumps({"query": "classify an image", "api_id": _any_id(store)})
+        + "\n\n"
+        + json.dumps({"query": "  detect objects  ", "api_id": _any_id(store, 1)})
+        + "\n"
+    )
+    pairs = load_training_pairs(path, store)
+    assert [pair.query for pair in pairs] == ["classify an image", "detect objects"]
+    assert [pair.doc.id for pair in pairs] == [_any_id(store), _any_id(store, 1)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["{not json"], r"line 1: not JSON"),
+        (['["a", "b"]'], r"line 1: expected an object"),
+        (['{"api_id": "x"}'], r'line 1: "query" must be a non-empty string'),
+        (['{"query": "   ", "api_id": "x"}'], r'"query" must be a non-empty string'),
+        (['{"query": "q"}'], r'line 1: "api_id" must be a non-empty string'),
+        ([json.dumps({"query": "q" * 10_001, "api_id": "x"})], r"over 10,000 characters"),
+        (
+            ['{"query": "a", "api_id": "VALID"}', '{"query": "b", "api_id": "nope/1"}'],
+            r"not in the catalog: 'nope/1' \(line 2\)",
+        ),
+        (['{"query": "a", "api_id": "VALID"}'], r"1 pair\(s\).*at least 2"),
+        ([], r"0 pair\(s\)"),
+    ],
+)
+def test_a_bad_pairs_file_is_refused_naming_the_problem(
+    store: CatalogStore, tmp_path: Path, lines: list[str], message: str
+) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(line.replace("VALID", _any_id(store)) for line in lines))
+    with pytest.raises(TuningError, match=message):
+        load_training_pairs(path, store)
+
+
+def test_a_missing_pairs_file_is_a_clear_error(store: CatalogStore, tmp_path: Path) -> None:
+    with pytest.raises(TuningError, match="cannot read the pairs file"):
+        load_training_pairs(tmp_path / "absent.jsonl", store)
+
+
+def _any_id(store: CatalogStore, index: int = 0) -> str:
+    return store.list_docs(hub="torchhub")[index].id
