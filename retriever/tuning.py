@@ -184,7 +184,7 @@ def tune_embedder(
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (scratch / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
-        _move_into_place(scratch, out_dir)
+        _move_into_place(scratch, out_dir, replace)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -194,6 +194,10 @@ def tune_embedder(
 def _check_destination(base: Path, out_dir: Path, replace: bool) -> None:
     if out_dir == base or out_dir in base.parents:
         raise TuningError(f"the output directory {out_dir} would overwrite the base model")
+    _check_output_free(out_dir, replace)
+
+
+def _check_output_free(out_dir: Path, replace: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise TuningError(f"the output path {out_dir} exists and is not a directory")
     if out_dir.exists() and any(out_dir.iterdir()) and not replace:
@@ -267,10 +271,12 @@ def _weights_digest(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _move_into_place(scratch: Path, out_dir: Path) -> None:
+def _move_into_place(scratch: Path, out_dir: Path, replace: bool) -> None:
     if not out_dir.exists():
         os.replace(scratch, out_dir)
         return
+    # Checked before training too; this catches a directory that appeared meanwhile.
+    _check_output_free(out_dir, replace)
     # A directory cannot be renamed over a non-empty one: move the old one aside first.
     retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
     os.replace(out_dir, retired)

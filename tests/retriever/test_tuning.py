@@ -87,6 +87,23 @@ def test_an_existing_output_is_kept_unless_replacing_is_asked_for(
     assert sorted(p.name for p in out.parent.iterdir()) == ["tuned"]  # nor the old one
 
 
+def test_an_output_that_appears_during_training_is_not_overwritten(
+    pairs: list[TrainingPair], tmp_path: Path
+) -> None:
+    out = tmp_path / "models" / "tuned"
+
+    def someone_else_writes_it(done: int, total: int) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "theirs.txt").write_text("theirs")
+
+    with pytest.raises(TuningError, match="already exists"):
+        tune_embedder(
+            pairs, out, settings=TuningSettings(batch_size=4), progress=someone_else_writes_it
+        )
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tuned"]  # no scratch left
+
+
 def test_the_base_model_is_never_the_output(pairs: list[TrainingPair], tmp_path: Path) -> None:
     base = tmp_path / "base"
     shutil.copytree(default_model_path(), base)
