@@ -254,7 +254,9 @@ def index_tune(
     ] = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Where to write the tuned model (default: DATA/models)."),
+        typer.Option(
+            "--out", help="Where to write the tuned model (default: DATA/models/minilm-tuned)."
+        ),
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the pairs.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,

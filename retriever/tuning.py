@@ -168,7 +168,10 @@ def tune_embedder(
     started = time.perf_counter()
     model = load_sentence_transformer(base)
     model.max_seq_length = DEFAULT_MAX_SEQ_LENGTH  # train at the length the index embeds
-    final_loss = _train(model, pairs, settings, progress)
+    try:
+        final_loss = _train(model, pairs, settings, progress)
+    except RuntimeError as exc:  # torch's errors, such as running out of memory
+        raise TuningError(f"training failed: {exc}") from exc
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:

@@ -104,6 +104,18 @@ def test_an_output_that_appears_during_training_is_not_overwritten(
     assert sorted(p.name for p in out.parent.iterdir()) == ["tuned"]  # no scratch left
 
 
+def test_a_failed_training_run_is_a_clear_error_and_writes_nothing(
+    pairs: list[TrainingPair], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*args: object) -> float:
+        raise RuntimeError("DefaultCPUAllocator: not enough memory")
+
+    monkeypatch.setattr("retriever.tuning._train", out_of_memory)
+    with pytest.raises(TuningError, match="training failed: DefaultCPUAllocator"):
+        tune_embedder(pairs, tmp_path / "models" / "tuned")
+    assert not (tmp_path / "models").exists()
+
+
 def test_the_base_model_is_never_the_output(pairs: list[TrainingPair], tmp_path: Path) -> None:
     base = tmp_path / "base"
     shutil.copytree(default_model_path(), base)
