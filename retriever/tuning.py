@@ -115,13 +115,7 @@ def load_training_pairs(path: Path, store: CatalogStore) -> list[TrainingPair]:
         listed = ", ".join(unknown[:_MAX_LISTED])
         more = f" and {len(unknown) - _MAX_LISTED} more" if len(unknown) > _MAX_LISTED else ""
         raise TuningError(f"{path}: API ids not in the catalog: {listed}{more}")
-    pairs = [TrainingPair(query, docs[api_id]) for _, query, api_id in wanted]
-    if len(pairs) < 2:
-        raise TuningError(
-            f"{path}: {len(pairs)} pair(s); training contrasts pairs within a batch, "
-            "so it needs at least 2"
-        )
-    return pairs
+    return [TrainingPair(query, docs[api_id]) for _, query, api_id in wanted]
 
 
 def _parse_pair(path: Path, number: int, line: str) -> tuple[str, str]:
@@ -159,12 +153,15 @@ def tune_embedder(
     `out_dir` appears whole or not at all: the model is written to a scratch directory
     beside it and renamed into place. An existing `out_dir` is replaced only if `replace`.
     """
+    if len(pairs) < 2:
+        raise TuningError(
+            f"{len(pairs)} training pair(s); training contrasts the pairs of a batch with "
+            "each other, so it needs at least 2"
+        )
     settings = settings or TuningSettings()
     base = base_model or default_model_path()
     out_dir = out_dir.resolve()
     _check_destination(base.resolve(), out_dir, replace)
-    if len(pairs) < 2:
-        raise TuningError("training needs at least 2 pairs")
     started = time.perf_counter()
     model = load_sentence_transformer(base)
     model.max_seq_length = DEFAULT_MAX_SEQ_LENGTH  # train at the length the index embeds
@@ -214,13 +211,11 @@ def _train(
     progress: ProgressCallback | None,
 ) -> float:
     import torch
-    import torch.nn.functional as functional
 
     torch.manual_seed(settings.seed)
     order = random.Random(settings.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
-    batches_per_epoch = -(-len(pairs) // settings.batch_size)
-    total = settings.epochs * batches_per_epoch
+    total = settings.epochs * -(-len(pairs) // settings.batch_size)
     done, loss_value = 0, float("nan")
     model.train()
     try:
@@ -229,31 +224,34 @@ def _train(
             order.shuffle(shuffled)
             for start in range(0, len(shuffled), settings.batch_size):
                 batch = shuffled[start : start + settings.batch_size]
-                if len(batch) < 2:  # a lone pair has no negative to learn from
-                    done += 1
-                    continue
-                queries = model(model.tokenize([pair.query for pair in batch]))
-                docs = model(model.tokenize([doc_views(pair.doc)[0] for pair in batch]))
-                logits = _SCALE * (
-                    functional.normalize(queries["sentence_embedding"], dim=-1)
-                    @ functional.normalize(docs["sentence_embedding"], dim=-1).T
-                )
-                # Another copy of the same API is not a negative (APIBench repeats APIs).
-                keys = [(pair.doc.hub, call_key(pair.doc)) for pair in batch]
-                same_api = torch.tensor([[a == b for b in keys] for a in keys])
-                off_diagonal = ~torch.eye(len(batch), dtype=torch.bool)
-                logits = logits.masked_fill(same_api & off_diagonal, -1e4)
-                loss = functional.cross_entropy(logits, torch.arange(len(batch)))
-                optimiser.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]
-                optimiser.step()
-                loss_value = float(loss.detach())
+                if len(batch) > 1:  # a lone pair has no negative to learn from
+                    loss = _batch_loss(model, batch)
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    loss_value = float(loss.detach())
                 done += 1
                 if progress is not None:
                     progress(done, total)
     finally:
         model.eval()
     return loss_value
+
+
+def _batch_loss(model: Any, batch: list[TrainingPair]) -> Any:
+    """Cross-entropy of each request against every doc of the batch, its own as the label."""
+    import torch
+    import torch.nn.functional as functional
+
+    queries = model(model.tokenize([pair.query for pair in batch]))["sentence_embedding"]
+    docs = model(model.tokenize([doc_views(pair.doc)[0] for pair in batch]))["sentence_embedding"]
+    logits = _SCALE * (functional.normalize(queries, dim=-1) @ functional.normalize(docs, dim=-1).T)
+    # Another copy of the same API is not a negative (APIBench repeats APIs).
+    keys = [call_key(pair.doc) for pair in batch]
+    same_api = torch.tensor([[a == b for b in keys] for a in keys])
+    off_diagonal = ~torch.eye(len(batch), dtype=torch.bool)
+    logits = logits.masked_fill(same_api & off_diagonal, -1e4)
+    return functional.cross_entropy(logits, torch.arange(len(batch)))
 
 
 def _pairs_digest(pairs: list[TrainingPair]) -> str:

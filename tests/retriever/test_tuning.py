@@ -116,6 +116,15 @@ def test_a_failed_training_run_is_a_clear_error_and_writes_nothing(
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.parametrize("count", [0, 1])
+def test_fewer_than_two_pairs_are_refused_before_loading_the_model(
+    pairs: list[TrainingPair], tmp_path: Path, count: int
+) -> None:
+    with pytest.raises(TuningError, match=f"{count} training pair\\(s\\).*at least 2"):
+        tune_embedder(pairs[:count], tmp_path / "tuned", base_model=tmp_path / "no-model")
+    assert not (tmp_path / "tuned").exists()
+
+
 def test_the_base_model_is_never_the_output(pairs: list[TrainingPair], tmp_path: Path) -> None:
     base = tmp_path / "base"
     shutil.copytree(default_model_path(), base)
@@ -177,8 +186,6 @@ def test_a_pairs_file_is_read_line_by_line(store: CatalogStore, tmp_path: Path) 
             ['{"query": "a", "api_id": "VALID"}', '{"query": "b", "api_id": "nope/1"}'],
             r"not in the catalog: 'nope/1' \(line 2\)",
         ),
-        (['{"query": "a", "api_id": "VALID"}'], r"1 pair\(s\).*at least 2"),
-        ([], r"0 pair\(s\)"),
     ],
 )
 def test_a_bad_pairs_file_is_refused_naming_the_problem(
