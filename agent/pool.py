@@ -1,8 +1,8 @@
 """The arm pool and router settings, from `toolroute.toml` or the built-in defaults.
 
     [router]
-    policy = "sla"                      # see router.POLICY_NAMES
-    [router.params.sla]
+    policy = "thompson"                 # the default; see router.POLICY_NAMES
+    [router.params.sla]                 # any policy's parameters, used when it is active
     beta = 0.1
 
     [reward]                            # R = accuracy·acc − cost·cost_norm − latency·lat_norm
@@ -57,7 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from agent.arms.base import Arm, Price
 from agent.errors import ConfigError, UnknownArmError
-from router import RewardScale, RewardWeights
+from router import DEFAULT_POLICY, RewardScale, RewardWeights
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -149,7 +149,7 @@ ARM_TYPES: tuple[str, ...] = ("template", "llamacpp", "transformers", "openai", 
 class RouterSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    policy: str = "sla"
+    policy: str = DEFAULT_POLICY
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     seed: int | None = None
 

@@ -12,11 +12,12 @@ from router.errors import (
     UnknownPolicyError,
 )
 from router.policies import Policy, RouteContext
-from router.registry import POLICIES, POLICY_NAMES, make_policy
+from router.registry import DEFAULT_POLICY, POLICIES, POLICY_NAMES, make_policy
 from router.reward import RewardScale, RewardWeights, normalised, reward
 from router.router import Router, Selection
 
 __all__ = [
+    "DEFAULT_POLICY",
     "POLICIES",
     "POLICY_NAMES",
     "AllEndpointsFailedError",

@@ -30,6 +30,13 @@ POLICIES: dict[str, type[Policy]] = {
 # Names the CLI and docs show; `fixed:<arm>` stands for one per arm.
 POLICY_NAMES: tuple[str, ...] = (*POLICIES, "fixed:<arm>")
 
+# The policy a new router starts with. Thompson sampling, because it is the one policy that
+# finds the best arm in every environment of `python -m router.simulate`, including arms
+# whose success rates are close together near 1 (as sandbox execution rates are). There
+# PickLLM's `sla` locks onto a worse arm in about half the runs: its update moves the chosen
+# arm up by beta·r whatever the others would have earned. BENCHMARKS.md has the figures.
+DEFAULT_POLICY = "thompson"
+
 
 def make_policy(
     name: str, arms: Sequence[str], *, dim: int, seed: int | None = None, **params: Any

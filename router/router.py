@@ -28,7 +28,7 @@ from typing import Any
 from router.errors import PolicyConfigError, PolicyStateError
 from router.features import FEATURE_DIM, FeatureBuilder
 from router.policies import Policy, RouteContext
-from router.registry import POLICIES, make_policy, validate_policy_name
+from router.registry import DEFAULT_POLICY, POLICIES, make_policy, validate_policy_name
 from router.reward import RewardScale, RewardWeights, normalised, reward
 
 logger = logging.getLogger("toolroute.router")
@@ -78,7 +78,7 @@ class Router:
         arms: Sequence[str],
         path: str | Path,
         *,
-        policy: str = "sla",
+        policy: str = DEFAULT_POLICY,
         params: dict[str, dict[str, Any]] | None = None,
         weights: RewardWeights | None = None,
         scale: RewardScale | None = None,
@@ -317,15 +317,15 @@ class Router:
         version = int(self._get_meta("version") or 0)
         if version == self._version:
             return
-        self._active = self._get_meta("policy") or "sla"
+        self._active = self._get_meta("policy") or DEFAULT_POLICY
         try:
             self._weights = RewardWeights.model_validate_json(self._get_meta("weights") or "{}")
         except ValueError as exc:
             logger.warning("stored reward weights are invalid (%s); using the defaults", exc)
             self._weights = RewardWeights()
         if self._active not in POLICIES and not self._active.startswith("fixed:"):
-            logger.warning("stored policy %r is unknown; using sla", self._active)
-            self._active = "sla"
+            logger.warning("stored policy %r is unknown; using %s", self._active, DEFAULT_POLICY)
+            self._active = DEFAULT_POLICY
         stored = dict(self._conn.execute("SELECT name, state FROM policy_state").fetchall())
         for name in POLICIES:
             fresh = self._fresh(name)

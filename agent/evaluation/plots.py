@@ -65,7 +65,7 @@ def _frontier(out: Path, study: dict[str, Any]) -> str:
         ax.scatter(point["cost_per_1k"], 100 * point["accuracy"], marker="s", s=60)
         ax.annotate(arm, (point["cost_per_1k"], 100 * point["accuracy"]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")  # fmt: skip
-    for policy in ("sla", "linucb"):
+    for policy in dict.fromkeys(p["policy"] for p in study["frontier"]):
         points = [p for p in study["frontier"] if p["policy"] == policy]
         ax.plot([p["cost_per_1k"] for p in points], [100 * p["accuracy"] for p in points],
                 "o-", label=f"router ({policy})")  # fmt: skip
@@ -95,10 +95,11 @@ def _learning(out: Path, study: dict[str, Any]) -> str:
     for ax in axes[:2]:
         ax.set_xlabel("question")
         ax.legend(fontsize=7)
-    shares = policies.get("sla", next(iter(policies.values())))["share"]
-    for arm, series in shares.items():
+    shown = study.get("default_policy", "sla")  # studies written before it was recorded
+    shown = shown if shown in policies else next(iter(policies))
+    for arm, series in policies[shown]["share"].items():
         axes[2].plot([100 * v for v in series], label=arm)
-    axes[2].set_title("Arm share so far, sla (%)")
+    axes[2].set_title(f"Arm share so far, {shown} (%)")
     axes[2].set_xlabel("question")
     axes[2].legend(fontsize=7)
     return _save(fig, out, "learning.png")

@@ -16,12 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from router import RewardWeights, RouteContext
+from router import DEFAULT_POLICY, RewardWeights, RouteContext
 from router.features import FEATURE_DIM
 from router.registry import make_policy
 from router.reward import RewardScale, normalised, reward
 
 STUDY_POLICIES = ("sla", "qlearning", "ucb1", "thompson", "linucb", "random")
+# The router's operating points on the frontier: the default policy, PickLLM's automaton and
+# the contextual one.
+FRONTIER_POLICIES = tuple(dict.fromkeys((DEFAULT_POLICY, "sla", "linucb")))
 # Weight settings for the cost-accuracy frontier: from accuracy only to cost-heavy.
 FRONTIER_WEIGHTS = (
     RewardWeights(accuracy=1.0, cost=0.0, latency=0.0),
@@ -169,7 +172,7 @@ def run_study(
         }
     frontier = []
     for w in FRONTIER_WEIGHTS:
-        for policy in ("sla", "linucb"):
+        for policy in FRONTIER_POLICIES:
             runs = [replay(logged, policy, w, judged=judged, scale=scale, seed=s) for s in SEEDS]
             frontier.append({
                 "policy": policy,
@@ -200,6 +203,7 @@ def run_study(
             for a, (c, acc) in fixed_arm_points(logged).items()
         },  # fmt: skip
         "policies": curves,
+        "default_policy": DEFAULT_POLICY,
         "frontier": frontier,
         "learning_rates": rates,
         "seeds": list(SEEDS),

@@ -22,7 +22,7 @@ def test_the_default_pool_runs_offline(tmp_path: Path) -> None:
     config = load_pool(settings_with(tmp_path, None))
     assert list(config.arms) == ["template", "llamacpp", "moa", "transformers", "gorilla"]
     assert config.routed_arms() == ["template", "llamacpp", "moa"]
-    assert config.router.policy == "sla"
+    assert config.router.policy == "thompson"
     with_remote = load_pool(settings_with(tmp_path, None, openai_base_url="http://127.0.0.1:9/v1"))
     assert "openai" in with_remote.routed_arms()
 
