@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,12 +78,11 @@ def simulate(
     return SimulationResult(rewards, np.cumsum(instant_regret), choices)
 
 
-def within_of_best_from(result: SimulationResult, best_mean: float, tolerance: float) -> int | None:
-    """The first step after which the cumulative reward stays within `tolerance` of the
-    best arm's expected cumulative reward (None if it never does)."""
-    ours = np.cumsum(result.rewards)
-    theirs = best_mean * np.arange(1, len(ours) + 1)
-    ok = ours >= (1 - tolerance) * theirs
+def within_of_best(served: Any, best: Any, tolerance: float) -> int | None:
+    """The first step after which the router's cumulative reward stays within
+    `tolerance` of the best fixed arm's (None if it never does)."""
+    ours, theirs = np.cumsum(served), np.cumsum(best)
+    ok = ours >= theirs - tolerance * np.abs(theirs)
     if not ok[-1]:
         return None
     failing = np.nonzero(~ok)[0]
@@ -131,7 +131,7 @@ def main() -> None:
             share = float(np.mean([r.choices[-500:].count(best) / 500 for r in runs]))
             cell = f"{regret:6.1f}, {share:.2f}"
             if env is CLOSE:
-                soon = [within_of_best_from(r, best_mean, 0.05) for r in runs]
+                soon = [within_of_best(r.rewards, np.full(steps, best_mean), 0.05) for r in runs]
                 early = sum(1 for w in soon if w is not None and w <= 200)
                 cell += f", {early}/{len(runs)}"
             row.append(cell)

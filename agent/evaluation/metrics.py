@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from agent.evaluation.study import Logged, run_study, within_of_best
+from agent.evaluation.study import Logged, run_study
 from router import RewardScale, RewardWeights
+from router.simulate import within_of_best
 
 # Gorilla paper (arXiv 2305.15334), Table 1, AST accuracy (%), no retriever unless named.
 ANCHORS: dict[str, dict[str, float]] = {

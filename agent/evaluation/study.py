@@ -20,6 +20,7 @@ from router import DEFAULT_POLICY, RewardWeights, RouteContext
 from router.features import FEATURE_DIM
 from router.registry import make_policy
 from router.reward import RewardScale, normalised, reward
+from router.simulate import within_of_best
 
 STUDY_POLICIES = ("sla", "qlearning", "ucb1", "thompson", "linucb", "random")
 # The router's operating points on the frontier: the default policy, PickLLM's automaton and
@@ -36,17 +37,6 @@ FRONTIER_WEIGHTS = (
 LEARNING_RATES = {"sla": ("beta", (0.01, 0.05, 0.1, 0.3, 0.6)),
                   "qlearning": ("alpha", (0.01, 0.05, 0.1, 0.3, 0.6))}  # fmt: skip
 SEEDS = (0, 1, 2)
-
-
-def within_of_best(served: Any, best: Any, tolerance: float) -> int | None:
-    """The first step after which the router's cumulative reward stays within
-    `tolerance` of the best fixed arm's (None if it never does)."""
-    ours, theirs = np.cumsum(served), np.cumsum(best)
-    ok = ours >= theirs - tolerance * np.abs(theirs)
-    if not ok[-1]:
-        return None
-    failing = np.nonzero(~ok)[0]
-    return int(failing[-1] + 2) if len(failing) else 1
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from agent.evaluation.metrics import (
     outcome_figures,
     router_figures,
     settled_step,
-    within_of_best,
 )
 from agent.evaluation.runner import Observer
 from agent.pipeline import Pipeline
@@ -28,6 +27,7 @@ from apidb import APIDoc
 from apidb.bundled import apibench_docs
 from retriever import HybridRetriever
 from retriever.benchmark import load_questions
+from router.simulate import within_of_best
 from tests.fakes import FakeArm
 
 
