@@ -666,6 +666,42 @@ def router_show(as_json: JsonFlag = False) -> None:
     out.print(table)
 
 
+@router_app.command("set")
+def router_set(
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="The active policy (thompson, sla, linucb, fixed:ARM, ...)."),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", help="Default reward weights 'acc,cost,lat'."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change the active policy and/or reward weights (kept in the data dir, like
+    `PUT /v1/router`). What the router has learned is kept."""
+    from router import PolicyConfigError, RewardWeights
+
+    with edge():
+        if policy is None and weights is None:
+            raise PolicyConfigError("nothing to set: give --policy and/or --weights")
+        reward_weights = RewardWeights.parse(weights) if weights else None
+        router = _open_router()
+        try:
+            router.configure(policy=policy, weights=reward_weights)
+            stats = dict(router.stats())
+        finally:
+            router.close()
+    if as_json:
+        print_json({"policy": stats["policy"], "weights": stats["weights"]})
+        return
+    w = stats["weights"]
+    out.print(
+        f"policy {stats['policy']}, weights acc {w['accuracy']}, cost {w['cost']}, "
+        f"lat {w['latency']}"
+    )
+
+
 @router_app.command("reset")
 def router_reset(as_json: JsonFlag = False) -> None:
     """Forget what the router learned (the active policy and weights stay)."""

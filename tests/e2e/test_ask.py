@@ -83,6 +83,29 @@ def test_routed_ask_learns_and_explains(data_dir: Path) -> None:
     assert sum(a["pulls"] for a in shown["arms"].values()) == 2
 
 
+def test_router_set_changes_the_policy_and_weights_and_keeps_what_was_learned(
+    data_dir: Path,
+) -> None:
+    run_json(data_dir, "ask", QUERY, "--policy", "fixed:template")
+    assert run_json(data_dir, "router", "show")["policy"] == "thompson"  # the default
+    changed = run_json(data_dir, "router", "set", "--policy", "sla", "--weights", "1,0.5,0")
+    assert changed == {
+        "policy": "sla",
+        "weights": {"accuracy": 1.0, "cost": 0.5, "latency": 0.0},
+    }
+    assert (
+        "policy linucb, weights acc 1.0, cost 0.5"
+        in run(data_dir, "router", "set", "--policy", "linucb").stdout
+    )
+    shown = run_json(data_dir, "router", "show")
+    assert shown["policy"] == "linucb"
+    assert shown["arms"]["template"]["pulls"] == 1
+    assert "nothing to set" in run(data_dir, "router", "set", expect=2).stderr
+    assert "valid names" in run(data_dir, "router", "set", "--policy", "greedy", expect=2).stderr
+    assert "weights" in run(data_dir, "router", "set", "--weights", "1,2", expect=2).stderr
+    assert run_json(data_dir, "router", "show")["policy"] == "linucb"  # refused: unchanged
+
+
 def test_bad_input_is_one_clear_line(data_dir: Path) -> None:
     result = run(data_dir, "ask", QUERY, "--arm", "gpt-9", expect=2)
     assert (
