@@ -15,7 +15,7 @@ from router import (
 )
 from router.errors import PolicyConfigError
 from router.features import FEATURE_DIM, FeatureBuilder
-from router.simulate import BY_HUB, CLOSE, BernoulliEnvironment, simulate
+from router.simulate import BY_HUB, CLOSE, STEADY, BernoulliEnvironment, simulate
 
 ARMS = ["a", "b", "c"]
 LEARNING = ["sla", "qlearning", "ucb1", "thompson", "linucb"]
@@ -28,7 +28,7 @@ def policy(name: str, seed: int = 0, **params: object) -> object:
 
 @pytest.mark.parametrize("name", LEARNING)
 def test_regret_grows_sublinearly(name: str) -> None:
-    env = BernoulliEnvironment(ARMS, [[0.3, 0.5, 0.7]])
+    env = STEADY
     steps = 2_000
     first, second = [], []
     for seed in SEEDS:
@@ -50,7 +50,7 @@ def test_regret_grows_sublinearly(name: str) -> None:
 
 
 def test_linucb_beats_every_non_contextual_policy_when_the_best_arm_depends_on_the_hub() -> None:
-    env = BernoulliEnvironment(ARMS, [[0.8, 0.3, 0.3], [0.3, 0.8, 0.3], [0.3, 0.3, 0.8]])
+    env = BY_HUB
     totals = {
         name: np.mean(
             [
@@ -111,7 +111,7 @@ def test_discount_and_window_follow_an_arm_that_drifts() -> None:
 
 @pytest.mark.parametrize("name", [*POLICIES, "fixed:b"])
 def test_state_round_trips(name: str) -> None:
-    env = BernoulliEnvironment(ARMS, [[0.3, 0.5, 0.7]])
+    env = STEADY
     trained = make_policy(name, ARMS, dim=FEATURE_DIM, seed=1)
     simulate(trained, env, 200, 1)
     restored = make_policy(name, ARMS, dim=FEATURE_DIM, seed=1)
