@@ -642,7 +642,8 @@ def _print_task(task: dict[str, Any]) -> None:
 @router_app.command("show")
 def router_show(as_json: JsonFlag = False) -> None:
     """Per-arm pulls, mean reward, accuracy, cost and latency, and the active policy."""
-    stats = _open_router_stats()
+    with edge(), _opened_router() as router:
+        stats = dict(router.stats())
     if as_json:
         print_json(stats)
         return
@@ -686,12 +687,9 @@ def router_set(
         if policy is None and weights is None:
             raise PolicyConfigError("nothing to set: give --policy and/or --weights")
         reward_weights = RewardWeights.parse(weights) if weights else None
-        router = _open_router()
-        try:
+        with _opened_router() as router:
             router.configure(policy=policy, weights=reward_weights)
             stats = dict(router.stats())
-        finally:
-            router.close()
     if as_json:
         print_json({"policy": stats["policy"], "weights": stats["weights"]})
         return
@@ -705,22 +703,22 @@ def router_set(
 @router_app.command("reset")
 def router_reset(as_json: JsonFlag = False) -> None:
     """Forget what the router learned (the active policy and weights stay)."""
-    with edge():
-        router = _open_router()
+    with edge(), _opened_router() as router:
         router.reset()
-        router.close()
     if as_json:
         print_json({"reset": True})
     else:
         out.print("Router state reset.")
 
 
-def _open_router() -> Any:
+@contextmanager
+def _opened_router() -> Iterator[Any]:
+    """The data dir's router with the pool's settings, closed afterwards."""
     from agent.pool import load_pool
     from router import Router
 
     config = load_pool(settings())
-    return Router(
+    router = Router(
         config.routed_arms(),
         settings().router_path,
         policy=config.router.policy,
@@ -728,15 +726,10 @@ def _open_router() -> Any:
         weights=config.reward.weights(),
         scale=config.reward.scale,
     )
-
-
-def _open_router_stats() -> dict[str, Any]:
-    with edge():
-        router = _open_router()
-        try:
-            return dict(router.stats())
-        finally:
-            router.close()
+    try:
+        yield router
+    finally:
+        router.close()
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

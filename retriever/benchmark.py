@@ -20,16 +20,22 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from apidb import APIDoc, CatalogStore
-from apidb.bundled import APIBENCH_DIR, APIBENCH_FILES, APIBENCH_HUBS, TORCHHUB_DEV_FILE
+from apidb.bundled import (
+    APIBENCH_DIR,
+    APIBENCH_FILES,
+    APIBENCH_HUBS,
+    TORCHHUB_DEV_FILE,
+    default_catalog_docs,
+)
 from retriever.config import SEARCH_MODES, RetrieverConfig
-from retriever.embedder import Embedder
+from retriever.embedder import Embedder, Vectors
 from retriever.hybrid import HybridRetriever
 from retriever.text import call_key, normalise_call
 
@@ -108,14 +114,27 @@ def evaluate(
     *,
     gold: GoldIndex | None = None,
     on_question: Callable[[], None] | None = None,
+    vectors: Vectors | None = None,
 ) -> dict[str, float]:
+    """Recall, MRR, domain@1 and latency of `mode` over `questions`. `vectors` (one query
+    embedding per question) skips embedding, for callers that score many settings of the
+    same questions; the latencies then leave the embedder out."""
     gold = gold or GoldIndex(retriever.store.list_docs())
+    if vectors is not None and len(vectors) != len(questions):
+        raise ValueError(f"{len(vectors)} vectors for {len(questions)} questions")
     found_at: list[int | None] = []
     domain_hits = 0
     latencies = []
-    for question in questions:
+    for i, question in enumerate(questions):
+        vector = None if vectors is None else vectors[i]
         started = time.perf_counter()
-        hits = retriever.search(question.text, DEPTH, hub=question.hub, mode=mode)  # type: ignore[arg-type]
+        hits = retriever.search(
+            question.text,
+            DEPTH,
+            hub=question.hub,
+            mode=mode,  # type: ignore[arg-type]
+            vector=vector,
+        )
         latencies.append((time.perf_counter() - started) * 1000)
         gold_ids = gold.gold_ids(question)
         rank = next((i for i, hit in enumerate(hits, start=1) if hit.doc.id in gold_ids), None)
@@ -178,6 +197,21 @@ def measure_updates(retriever: HybridRetriever, rounds: int = 20) -> tuple[float
         retriever.sync()
         deletes.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(adds), 2), round(statistics.median(deletes), 2)
+
+
+@contextmanager
+def scratch_default_index(embedder: Embedder) -> Iterator[HybridRetriever]:
+    """A freshly built index of the default catalog in a scratch directory that is removed
+    afterwards: for analysis scripts that must not touch the user's data dir."""
+    with tempfile.TemporaryDirectory(prefix="toolroute-scratch-") as scratch:
+        store = CatalogStore(Path(scratch) / "catalog.db")
+        try:
+            store.upsert_many(default_catalog_docs())
+            retriever = HybridRetriever(store, embedder, Path(scratch) / "index")
+            retriever.build()
+            yield retriever
+        finally:
+            store.close()
 
 
 def run_retrieval_benchmark(

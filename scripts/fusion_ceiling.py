@@ -14,14 +14,10 @@ catalog (about 80 s), then runs 48 settings (about 5 min). See BENCHMARKS.md.
 from __future__ import annotations
 
 import itertools
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
-from apidb import CatalogStore
-from apidb.bundled import APIBENCH_HUBS, default_catalog_docs
-from retriever import HybridRetriever
-from retriever.benchmark import GoldIndex, load_questions
+from apidb.bundled import APIBENCH_HUBS
+from retriever.benchmark import GoldIndex, evaluate, load_questions, scratch_default_index
 from retriever.config import RetrieverConfig
 from retriever.embedder import SentenceTransformerEmbedder
 
@@ -31,12 +27,8 @@ DOMAIN_TEMPERATURES = (0.05, 0.1, 0.3)
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        store = CatalogStore(Path(scratch) / "catalog.db")
-        store.upsert_many(default_catalog_docs())
-        retriever = HybridRetriever(store, SentenceTransformerEmbedder(), Path(scratch) / "index")
-        retriever.build()
-        gold = GoldIndex(store.list_docs())
+    with scratch_default_index(SentenceTransformerEmbedder()) as retriever:
+        gold = GoldIndex(retriever.store.list_docs())
         # Embed each question once; only the fusion changes between settings.
         questions = {hub: load_questions(hub, "all") for hub in APIBENCH_HUBS}
         vectors = {
@@ -52,15 +44,10 @@ def main() -> None:
             )
             setting = f"alpha {alpha}, beta {beta}, T {temperature}"
             for hub, qs in questions.items():
-                recall5 = domain1 = 0
-                for question, vector in zip(qs, vectors[hub], strict=True):
-                    hits = retriever.search(question.text, 5, hub=hub, vector=vector)
-                    recall5 += any(h.doc.id in gold.gold_ids(question) for h in hits)
-                    domain1 += bool(hits) and hits[0].doc.domain == question.gold_domain
-                for metric, hits_count in (("recall@5", recall5), ("domain@1", domain1)):
-                    value = hits_count / len(qs)
-                    if value > best.get((hub, metric), (-1.0, ""))[0]:
-                        best[(hub, metric)] = (value, setting)
+                figures = evaluate(retriever, qs, "hybrid", gold=gold, vectors=vectors[hub])
+                for metric in ("recall@5", "domain@1"):
+                    if figures[metric] > best.get((hub, metric), (-1.0, ""))[0]:
+                        best[(hub, metric)] = (figures[metric], setting)
             print(setting, flush=True)
         print("\nhub            metric     ceiling  setting")
         for (hub, metric), (value, setting) in sorted(best.items()):

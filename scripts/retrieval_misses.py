@@ -13,14 +13,10 @@ Builds a scratch index of the default catalog (about 80 s). See BENCHMARKS.md.
 from __future__ import annotations
 
 import statistics
-import tempfile
 from collections import Counter
-from pathlib import Path
 
-from apidb import APIDoc, CatalogStore
-from apidb.bundled import default_catalog_docs
-from retriever import HybridRetriever
-from retriever.benchmark import GoldIndex, Split, load_questions
+from apidb import APIDoc
+from retriever.benchmark import GoldIndex, Split, load_questions, scratch_default_index
 from retriever.embedder import SentenceTransformerEmbedder
 from retriever.text import call_key
 
@@ -33,12 +29,8 @@ SPLITS: list[tuple[str, Split]] = [
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        store = CatalogStore(Path(scratch) / "catalog.db")
-        store.upsert_many(default_catalog_docs())
-        retriever = HybridRetriever(store, SentenceTransformerEmbedder(), Path(scratch) / "index")
-        retriever.build()
-        docs = store.list_docs()
+    with scratch_default_index(SentenceTransformerEmbedder()) as retriever:
+        docs = retriever.store.list_docs()
         gold = GoldIndex(docs)
         apis_per_domain = Counter((hub, domain) for hub, domain, _ in _distinct_apis(docs))
         print(

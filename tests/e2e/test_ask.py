@@ -83,7 +83,7 @@ def test_routed_ask_learns_and_explains(data_dir: Path) -> None:
     assert sum(a["pulls"] for a in shown["arms"].values()) == 2
 
 
-def test_router_set_changes_the_policy_and_weights_and_keeps_what_was_learned(
+def test_router_set_changes_settings_and_keeps_learning_and_reset_forgets_it(
     data_dir: Path,
 ) -> None:
     run_json(data_dir, "ask", QUERY, "--policy", "fixed:template")
@@ -104,6 +104,10 @@ def test_router_set_changes_the_policy_and_weights_and_keeps_what_was_learned(
     assert "valid names" in run(data_dir, "router", "set", "--policy", "greedy", expect=2).stderr
     assert "weights" in run(data_dir, "router", "set", "--weights", "1,2", expect=2).stderr
     assert run_json(data_dir, "router", "show")["policy"] == "linucb"  # refused: unchanged
+    assert run_json(data_dir, "router", "reset") == {"reset": True}
+    after_reset = run_json(data_dir, "router", "show")
+    assert after_reset["policy"] == "linucb"  # reset forgets what was learned, not settings
+    assert after_reset["arms"]["template"]["pulls"] == 0
 
 
 def test_bad_input_is_one_clear_line(data_dir: Path) -> None:

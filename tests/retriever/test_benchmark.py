@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from apidb import APIDoc
-from retriever.benchmark import GoldIndex, Question, instruction_text, load_questions
+from retriever import HybridRetriever
+from retriever.benchmark import GoldIndex, Question, evaluate, instruction_text, load_questions
 
 
 @pytest.mark.parametrize(
@@ -65,3 +66,15 @@ def test_gold_matches_on_call_and_falls_back_to_name() -> None:
     # A gold call that no catalog entry has: the name decides.
     assert gold.gold_ids(question("Unknown.load('org/model')", "org/model")) == {"a", "b"}
     assert gold.gold_ids(question("Unknown.load('x')", "nobody")) == set()
+
+
+def test_precomputed_query_vectors_give_the_same_figures(retriever: HybridRetriever) -> None:
+    questions = load_questions("torchhub", "dev")[:12]
+    vectors = retriever.embedder.encode([q.text for q in questions])
+    embedded = evaluate(retriever, questions, "hybrid")
+    given = evaluate(retriever, questions, "hybrid", vectors=vectors)
+    for key in ("recall@1", "recall@5", "recall@10", "mrr", "domain@1"):
+        assert given[key] == embedded[key], key
+    assert embedded["recall@10"] > 0  # the questions do find their APIs
+    with pytest.raises(ValueError, match="11 vectors for 12 questions"):
+        evaluate(retriever, questions, "hybrid", vectors=vectors[:11])
