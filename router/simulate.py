@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from router.features import KNOWN_HUBS, FeatureBuilder
 from router.policies import FloatArray, Policy, RouteContext
@@ -78,7 +78,7 @@ def simulate(
     return SimulationResult(rewards, np.cumsum(instant_regret), choices)
 
 
-def within_of_best(served: Any, best: Any, tolerance: float) -> int | None:
+def within_of_best(served: npt.ArrayLike, best: npt.ArrayLike, tolerance: float) -> int | None:
     """The first step after which the router's cumulative reward stays within
     `tolerance` of the best fixed arm's (None if it never does)."""
     ours, theirs = np.cumsum(served), np.cumsum(best)
