@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retriever.config import RetrieverConfig
+
+if TYPE_CHECKING:
+    from agent.sandbox.provenance import CodeOrigins
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +35,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     auth: Literal["required", "disabled"] = "required"
     api_keys: SecretStr | None = None  # comma-separated; none: one is created on first start
+    # Keys that may also write the catalog, change the router and read every task.
+    admin_keys: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_api_url: str | None = None  # Slack's own by default; tests point it at a local server
@@ -42,6 +47,8 @@ class Settings(BaseSettings):
     queue_limit: int = Field(default=8, ge=0)  # tasks waiting beyond those: then 503
     rate_limit_per_s: float = Field(default=50.0, ge=0)  # per API key; 0 turns it off
     rate_limit_burst: int = Field(default=100, ge=1)
+    # Failed authentications allowed per client address and minute; then 429. 0: no limit.
+    auth_failures_per_minute: int = Field(default=10, ge=0)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_import_bytes: int = Field(default=32 << 20, ge=1024)  # `POST /v1/apis:import`
     drain_timeout_s: float = Field(default=30.0, ge=0)  # shutdown waits this long for tasks
@@ -52,8 +59,13 @@ class Settings(BaseSettings):
     # Origins (`http://127.0.0.1:8765`) of your own services that `http` docs may reach
     # although they are not public addresses; comma-separated.
     sandbox_local_services: str = ""
-    # `module:function` patterns whose real code live runs may call; comma-separated.
+    # `module:name` (or `module:*`, every public name of that module itself) whose real
+    # code live runs may call; comma-separated.
     sandbox_live_callables: str = "math:*,statistics:*"
+    # Where catalog calls may load code and models from, beyond the bundled catalog's
+    # torch.hub repositories and tfhub.dev/Kaggle/Hugging Face; comma-separated.
+    sandbox_torchhub_repos: str = ""
+    sandbox_model_hosts: str = ""
     # Retrieval (additions to the DESIGN.md table).
     embedder_model: Path | None = None  # a sentence-transformers model dir; default MiniLM
     index_type: Literal["flat", "hnsw"] = "flat"
@@ -68,6 +80,7 @@ class Settings(BaseSettings):
         "config",
         "database_url",
         "api_keys",
+        "admin_keys",
         "slack_signing_secret",
         "slack_bot_token",
         "slack_api_url",
@@ -86,6 +99,11 @@ class Settings(BaseSettings):
         return [k.strip() for k in raw.split(",") if k.strip()]
 
     @property
+    def admin_key_list(self) -> list[str]:
+        raw = self.admin_keys.get_secret_value() if self.admin_keys else ""
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+    @property
     def slack_enabled(self) -> bool:
         return self.slack_signing_secret is not None and self.slack_bot_token is not None
 
@@ -96,6 +114,13 @@ class Settings(BaseSettings):
     @property
     def sandbox_live_callable_list(self) -> list[str]:
         return [s.strip() for s in self.sandbox_live_callables.split(",") if s.strip()]
+
+    def code_origins(self) -> CodeOrigins:
+        from agent.sandbox.provenance import CodeOrigins
+
+        return CodeOrigins.with_extra(
+            self.sandbox_torchhub_repos.split(","), self.sandbox_model_hosts.split(",")
+        )
 
     @cached_property
     def catalog_path(self) -> Path:

@@ -20,7 +20,6 @@ Outcomes (`Execution.status`):
 from __future__ import annotations
 
 import ast
-import fnmatch
 import logging
 import os
 import signal
@@ -33,7 +32,7 @@ from agent.apicall import APICall, Expression
 from agent.errors import SandboxBusyError, SandboxUnavailableError
 from agent.executor import Execution, ExecutionStatus
 from agent.resolve import CallResolver, callable_name
-from agent.sandbox import policy
+from agent.sandbox import policy, protocol
 from agent.sandbox.http import (
     GuardRefusal,
     HttpCaller,
@@ -42,6 +41,7 @@ from agent.sandbox.http import (
     SSRFGuard,
 )
 from agent.sandbox.isolation import RawRun, Sandbox, SandboxLimits, SandboxMode, site_packages
+from agent.sandbox.provenance import CodeOrigins
 from agent.sandbox.signatures import FREE_NAME_PATHS, SIGNATURES, SIMULATED_LIBRARIES
 from apidb import APIDoc
 
@@ -61,10 +61,12 @@ class SandboxExecutor:
         max_concurrent: int | None = None,
         max_queue: int | None = None,
         queue_timeout_s: float = 30.0,
+        origins: CodeOrigins | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.http = http or HttpCaller(SSRFGuard())
         self.live_allowlist = tuple(live_allowlist)
+        self.origins = origins or CodeOrigins()
         cores = os.cpu_count() or 1
         self.max_concurrent = max_concurrent or 2 * cores
         self.max_queue = self.max_concurrent * 4 if max_queue is None else max_queue
@@ -82,6 +84,7 @@ class SandboxExecutor:
             http=HttpCaller(SSRFGuard(settings.sandbox_local_service_list)),
             live_allowlist=settings.sandbox_live_callable_list,
             max_concurrent=settings.sandbox_max_concurrent,
+            origins=settings.code_origins(),
         )
 
     @property
@@ -153,29 +156,29 @@ class SandboxExecutor:
             return self._result("infra_error", f"sandbox unavailable: {exc}")
         return self._classify(raw, resolver, preferred, limits)
 
-    def _job(self, code: str, resolver: CallResolver, mode: RunMode) -> dict[str, Any]:
+    def _job(self, code: str, resolver: CallResolver, mode: RunMode) -> dict[str, object]:
         live = self._live_callables(resolver) if mode == "live" else {}
         free = {name: name for name in resolver.free_names | resolver.function_names}
         free.update(FREE_NAME_PATHS)
-        return {
-            "code": code,
-            "mode": mode,
-            "simulated_roots": list(SIMULATED_LIBRARIES) if mode == "simulated" else [],
-            "allowed_imports": sorted(policy.SAFE_STDLIB),
-            "dangerous_modules": sorted(policy.DANGEROUS_MODULES),
-            "free_names": free if mode == "simulated" else {},
-            "signatures": SIGNATURES,
-            "model_arguments": list(policy.IDENTIFYING_KEYWORDS),
-            "live_callables": live,
-            "sys_path": site_packages() if mode == "live" else [],
-        }
+        simulated = mode == "simulated"
+        return protocol.make_job(
+            code,
+            mode=mode,
+            simulated_roots=SIMULATED_LIBRARIES if simulated else (),
+            allowed_imports=sorted(policy.SAFE_STDLIB),
+            dangerous_modules=sorted(policy.DANGEROUS_MODULES),
+            free_names=free if simulated else {},
+            signatures=SIGNATURES,
+            model_arguments=policy.IDENTIFYING_KEYWORDS,
+            live_callables=live,
+            sys_path=site_packages() if mode == "live" else (),
+        )
 
     def _live_target(self, doc: APIDoc) -> str | None:
         target = doc.extra.get("python_callable")
         if doc.kind != "function" or not isinstance(target, str):
             return None
-        allowed = any(fnmatch.fnmatchcase(target, pattern) for pattern in self.live_allowlist)
-        return target if allowed else None
+        return target if live_callable_allowed(target, self.live_allowlist) else None
 
     def _live_callables(self, resolver: CallResolver) -> dict[str, dict[str, Any]]:
         callables: dict[str, dict[str, Any]] = {}
@@ -201,35 +204,36 @@ class SandboxExecutor:
             )
         if raw.timed_out:
             return self._result("timeout", f"no result within {limits.timeout_s:g} s\n{output}")
-        result = raw.result
-        outcome = result.get("outcome") if result else None
-        if raw.oom_killed or outcome == "memory":
+        report = raw.report
+        if raw.oom_killed or (report is not None and report.outcome == protocol.OUTCOME_MEMORY):
             return self._result("oom", f"memory limit exceeded\n{output}")
-        if result is None:
-            return self._no_result(raw, output)
-        records: list[dict[str, Any]] = result.get("records") or []
-        error = result.get("error") or ""
-        if outcome == "violation":
-            return self._result("blocked", f"{error}\n{output}", records)
-        if outcome in ("signature", "syntax"):
-            return self._result("invalid_call", f"{error}\n{output}", records)
-        if outcome == "error":
-            return self._result("api_error", f"{error}\n{output}", records)
-        return self._judge(records, resolver, preferred, output)
-
-    def _no_result(self, raw: RawRun, output: str) -> Execution:
-        code = raw.returncode
-        if code is not None and code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
-            return self._result("timeout", f"CPU time limit exceeded\n{output}")
-        if code == 0:
+        if report is None:
+            # The judge never reported: only the code's process (same uid) could have
+            # stopped it. Whatever happened, the code did not show that it ran correctly.
             return self._result(
-                "blocked", f"the code ended the process before it could report\n{output}"
+                "blocked", f"the sandbox's judge did not report (exit status {raw.returncode})"
             )
-        return self._result("api_error", f"the process died (exit status {code})\n{output}")
+        trace = [record.to_json() for record in report.records]
+        error = report.error
+        match report.outcome:
+            case protocol.OUTCOME_COMPLETED:
+                return self._judge(report.records, resolver, preferred, output)
+            case protocol.OUTCOME_VIOLATION | protocol.OUTCOME_EXITED | protocol.OUTCOME_MALFORMED:
+                return self._result("blocked", f"{error}\n{output}", trace)
+            case protocol.OUTCOME_SIGNATURE | protocol.OUTCOME_SYNTAX:
+                return self._result("invalid_call", f"{error}\n{output}", trace)
+            case protocol.OUTCOME_KILLED if report.exit_status == -signal.SIGXCPU:
+                return self._result("timeout", f"CPU time limit exceeded\n{output}", trace)
+            case protocol.OUTCOME_KILLED:
+                return self._result(
+                    "api_error", f"the code's process was killed ({error})\n{output}", trace
+                )
+            case _:  # OUTCOME_ERROR
+                return self._result("api_error", f"{error}\n{output}", trace)
 
     def _judge(
         self,
-        records: list[dict[str, Any]],
+        records: list[protocol.Record],
         resolver: CallResolver,
         preferred: Sequence[str],
         output: str,
@@ -237,17 +241,26 @@ class SandboxExecutor:
         """Resolve the recorded entry-point calls against the catalog."""
         trace: list[dict[str, Any]] = []
         judged: list[APICall] = []
+        refused: list[str] = []
         for record in records:
-            if not record.get("entry"):
-                trace.append(record)
+            if not record.entry:
+                trace.append(record.to_json())
                 continue
             call = _recorded_call(record)
             resolved = resolver.resolve(call, preferred)
+            doc = resolver.doc(resolved.api_id) if resolved.api_id else None
+            refused += self.origins.call_problems(call, loads_model=resolved.resolved)
+            refused += self.origins.doc_problems(doc) if doc is not None else ()
             # `pipeline(task, model=AutoModel.from_pretrained(...))` is judged by the inner
             # call, which was recorded (and is judged) on its own.
             if resolved.resolved or (call.name in resolver.entry_names and not _wraps_result(call)):
                 judged.append(resolved)
-            trace.append({**record, "api_id": resolved.api_id, "problems": list(resolved.problems)})
+            trace.append(
+                {**record.to_json(), "api_id": resolved.api_id, "problems": list(resolved.problems)}
+            )
+        if refused:
+            problems = "; ".join(dict.fromkeys(refused))
+            return self._result("blocked", f"{problems}\n{output}", trace)
         if not judged:
             return self._result("invalid_call", f"no catalog API was called\n{output}", trace)
         for call in judged:
@@ -312,10 +325,24 @@ class _Slot:
             ex._waiting -= 1
 
 
-def _recorded_call(record: dict[str, Any]) -> APICall:
-    path = str(record.get("path", ""))
-    args = tuple(_decode(a) for a in record.get("args", []))
-    kwargs = {str(k): _decode(v) for k, v in (record.get("kwargs") or {}).items()}
+def live_callable_allowed(target: str, allowlist: Sequence[str]) -> bool:
+    """Whether `module:name` may run for real. Names are exact: `math:*` admits every
+    public name of `math` itself, never a path through it (`statistics:random._os.write`
+    walks into another module's private attribute)."""
+    module, _, name = target.partition(":")
+    if not name.isidentifier() or name.startswith("_"):
+        return False
+    for pattern in allowlist:
+        allowed_module, _, allowed_name = pattern.partition(":")
+        if allowed_module == module and allowed_name in ("*", name):
+            return True
+    return False
+
+
+def _recorded_call(record: protocol.Record) -> APICall:
+    path = record.path
+    args = tuple(_decode(a) for a in record.args)
+    kwargs = {str(k): _decode(v) for k, v in record.kwargs.items()}
     rendered = ", ".join(
         [_render(a) for a in args] + [f"{k}={_render(v)}" for k, v in kwargs.items()]
     )

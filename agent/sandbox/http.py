@@ -88,14 +88,46 @@ class SSRFGuard:
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         local_ok = origin(url) in self.local_origins
         for address in addresses:
-            mapped = getattr(address, "ipv4_mapped", None)
-            effective = mapped or address
-            if not effective.is_global and not local_ok:
+            if not public_address(address) and not local_ok:
                 raise GuardRefusal(
                     f"{host} resolves to {address}, which is not a public address "
                     "(allow it with TOOLROUTE_SANDBOX_LOCAL_SERVICES if it is your own service)"
                 )
         return str(addresses[0])
+
+
+# IPv6 ranges that carry an IPv4 address, and where it sits: a v6 form of a private v4
+# address reaches that private address (through the host's NAT64 gateway, 6to4 relay or
+# stack), so it is judged by the v4 address it carries.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_SIIT = ipaddress.IPv6Network("::ffff:0:0:0/96")  # IPv4-translated: ::ffff:0:a.b.c.d
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated IPv4-compatible: ::a.b.c.d
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, translated, compatible, NAT64,
+    6to4), or None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _SIIT or any(address in net for net in _NAT64):
+        return low32
+    if address in _COMPATIBLE and int(address) > 1:  # not :: or ::1, which are their own
+        return low32
+    return None
+
+
+def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable unicast, judged by the IPv4 address an IPv6 form carries."""
+    if address.is_multicast or not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = embedded_ipv4(address)
+        if carried is not None:
+            return public_address(carried)
+    return True
 
 
 def build_request(

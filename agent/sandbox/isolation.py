@@ -5,7 +5,8 @@ Layers, outermost first (each holds if the ones inside it fail):
 - bubblewrap: new user, pid, network, mount, ipc, uts and cgroup namespaces; no
   capabilities; no nested user namespaces; only the interpreter (and, in live mode, the
   site-packages of this install) bound read-only; a small tmpfs `/tmp`; an empty
-  environment (bwrap's pid 1 would otherwise expose ours in `/proc/1/environ`);
+  environment (bwrap's pid 1 would otherwise expose ours in `/proc/1/environ`); a
+  read-only 64 KiB `/dev` with null, zero, random and urandom only;
 - when this process is root, bwrap itself runs as an unprivileged uid (65534), so the
   process-count limit applies (the kernel skips RLIMIT_NPROC for uid 0) and a kernel escape
   from the namespaces lands as nobody. So everything bwrap starts from must be reachable by
@@ -14,11 +15,14 @@ Layers, outermost first (each holds if the ones inside it fail):
 - a per-run cgroup (pids, memory, CPU) where the hierarchy is writable, joined before the
   runner starts (bwrap blocks on `--block-fd` until we have moved it);
 - the seccomp filter of `agent.sandbox.seccomp`;
-- rlimits and the audit hook set by the runner itself;
+- inside, the runner splits: a judge process, and a code process it forks that lowers its
+  rlimits and arms the audit hook (see `agent.sandbox.runner`);
 - a wall-clock deadline that kills the whole process group (the pid namespace dies with it)
   and caps on stdout/stderr.
 
-The outcome comes back on a dedicated pipe, never from printed text.
+The outcome comes back on a dedicated pipe, never from printed text, and only lines that
+carry the run's secret count: the judge gets it after the code process was forked, so the
+code never has it (`agent.sandbox.protocol`).
 
 Start-up is most of a run's cost, so the runner is compiled once, by the sandbox's own
 interpreter (bytecode is only valid for the version that made it), and each run's
@@ -37,6 +41,7 @@ import json
 import logging
 import marshal
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -47,11 +52,13 @@ import sysconfig
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from agent.errors import SandboxUnavailableError
+from agent.sandbox import protocol
 from agent.sandbox.cgroups import CgroupLimits, CgroupManager, RunCgroup
 from agent.sandbox.seccomp import seccomp_program
 
@@ -60,15 +67,49 @@ log = logging.getLogger(__name__)
 
 SandboxMode = Literal["bwrap", "unsafe-dev"]
 SANDBOX_UID = 65534  # nobody
-_RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_bytes()
+# One code object for the runner: the protocol module first (it holds `from __future__`),
+# then the runner that uses its names.
+_RUNNER_SOURCE = (
+    Path(protocol.__file__).read_bytes()
+    + b"\n"
+    + Path(__file__).with_name("runner.py").read_bytes()
+)
 # What each run's interpreter executes: read the runner's code object (its size is argv[2])
-# from stdin and run it; the runner then reads the job that follows.
-_BOOTSTRAP = "import marshal,sys;exec(marshal.loads(sys.stdin.buffer.read(int(sys.argv[2]))))"
+# from stdin, unbuffered so that nothing after it is read ahead, and run it; the runner then
+# reads the job (argv[3] bytes) and, in its judge half only, the secret that follows.
+_BOOTSTRAP = (
+    "import marshal,os,sys\n"
+    "n=int(sys.argv[2]);b=b''\n"
+    "while len(b)<n:\n"
+    " c=os.read(0,n-len(b))\n"
+    " if not c:break\n"
+    " b+=c\n"
+    "exec(marshal.loads(b))\n"
+)
 _COMPILE = (
     "import marshal,sys;"
     "sys.stdout.buffer.write(marshal.dumps(compile(sys.stdin.buffer.read(),'<runner>','exec')))"
 )
-_RESULT_FD_CAP = 4 * 1024 * 1024
+# The judge's report holds the code's events (at most protocol.MAX_EVENTS_BYTES), escaped.
+_RESULT_FD_CAP = 8 * protocol.MAX_EVENTS_BYTES
+# A read-only /dev of 64 KiB with only the harmless devices: bwrap's own `--dev` is a
+# tmpfs without a size limit (1.2 GB was written to it where no cgroup caps memory).
+_DEVICES = [
+    "--perms",
+    "0555",
+    "--size",
+    str(64 * 1024),
+    "--tmpfs",
+    "/dev",
+    *(
+        arg
+        for dev in ("null", "zero", "random", "urandom")
+        for arg in ("--dev-bind", f"/dev/{dev}", f"/dev/{dev}")
+    ),
+    "--symlink",
+    "/proc/self/fd",
+    "/dev/fd",
+]
 _MIB = 1024 * 1024
 
 
@@ -100,10 +141,11 @@ class SandboxLimits:
 
 @dataclass(slots=True)
 class RawRun:
-    """What the runner reported, and how its process ended."""
+    """What the runner reported (only lines that carry the run's secret count), and how
+    its process ended. `report` is None when the judge never sent its result."""
 
     started: bool = False
-    result: dict[str, Any] | None = None
+    report: protocol.Report | None = None
     stdout: str = ""
     stderr: str = ""
     output_truncated: bool = False
@@ -149,9 +191,13 @@ class Sandbox:
             self._bwrap()
             seccomp_program()
             compiled_runner(self._interpreter())
-            probe = self.run({"code": "pass", "mode": "simulated"})
-            if not probe.result or probe.result.get("outcome") != "completed":
-                detail = probe.stderr.strip() or f"exit status {probe.returncode}"
+            probe = self.run(protocol.make_job("pass"))
+            if probe.report is None or probe.report.outcome != protocol.OUTCOME_COMPLETED:
+                detail = (
+                    probe.stderr.strip()
+                    or (probe.report.error if probe.report else "")
+                    or f"exit status {probe.returncode}"
+                )
                 raise SandboxUnavailableError(f"the sandbox probe failed: {detail}")
         except SandboxUnavailableError as exc:
             self._checked = f"{exc}; set TOOLROUTE_SANDBOX=unsafe-dev for development only"
@@ -197,9 +243,13 @@ class Sandbox:
 
     # -- running ---------------------------------------------------------------------
 
-    def run(self, job: dict[str, Any], limits: SandboxLimits | None = None) -> RawRun:
+    def run(self, job: Mapping[str, Any], limits: SandboxLimits | None = None) -> RawRun:
+        """Run one job (`protocol.make_job`). The report is read only from lines that
+        carry this run's secret, which the code's process never sees."""
         limits = limits or self.limits
-        job = {**job, "limits": limits.rlimits()}
+        job = {**job, protocol.JOB_LIMITS: limits.rlimits()}
+        job_bytes = marshal.dumps(job)
+        secret = secrets.token_hex(protocol.SECRET_BYTES // 2).encode()
         if self.mode == "unsafe-dev":
             log.warning(
                 "TOOLROUTE_SANDBOX=unsafe-dev: running generated code WITHOUT isolation "
@@ -209,8 +259,10 @@ class Sandbox:
             pipes = _Pipes(stack)
             result_r, result_w = pipes.new()
             runner = compiled_runner(self._interpreter())
-            argv, pass_fds, block_w, info_r = self._command(job, limits, result_w, pipes, runner)
-            payload = runner + marshal.dumps(job)
+            argv, pass_fds, block_w, info_r = self._command(
+                job, limits, result_w, pipes, runner, len(job_bytes)
+            )
+            payload = runner + job_bytes + secret
             started = time.monotonic()
             try:
                 process = subprocess.Popen(
@@ -237,7 +289,7 @@ class Sandbox:
                     raise SandboxUnavailableError("the sandbox is shutting down")
                 if block_w is not None and info_r is not None:
                     cgroup = self._join_cgroup(process, info_r, block_w, limits)
-                raw = _collect(process, payload, result_r, started, limits)
+                raw = _collect(process, payload, result_r, started, limits, secret)
                 if cgroup is not None:
                     raw.oom_killed = cgroup.oom_killed()
             finally:
@@ -302,9 +354,11 @@ class Sandbox:
         result_w: int,
         pipes: _Pipes,
         runner: bytes,
+        job_size: int,
     ) -> tuple[list[str], list[int], int | None, int | None]:
         python = self._interpreter()
-        interpreter = [python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(result_w), str(len(runner))]
+        sizes = [str(result_w), str(len(runner)), str(job_size)]
+        interpreter = [python, "-I", "-S", "-B", "-c", _BOOTSTRAP, *sizes]
         if self.mode == "unsafe-dev":
             return interpreter, [result_w], None, None
         seccomp_r, seccomp_w = pipes.new(child_end="r")
@@ -337,13 +391,10 @@ class Sandbox:
         prefix = Path(python).parent.parent
         if not str(prefix).startswith("/usr"):
             argv += ["--ro-bind", str(prefix), str(prefix)]
-        for path in self._bindable(job.get("sys_path", [])):
+        for path in self._bindable(job.get(protocol.JOB_SYS_PATH, [])):
             argv += ["--ro-bind", path, path]
+        argv += ["--proc", "/proc", *_DEVICES]
         argv += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
             "--size",
             str(limits.tmp_bytes),
             "--tmpfs",
@@ -456,10 +507,11 @@ def _collect(
     result_r: int,
     started: float,
     limits: SandboxLimits,
+    secret: bytes,
 ) -> RawRun:
-    """Send the runner and the job, then read stdout, stderr and the result pipe until the
-    run ends or the deadline passes. Output beyond the cap is read and dropped so the code
-    never blocks."""
+    """Send the runner, the job and the secret, then read stdout, stderr and the result
+    pipe until the run ends or the deadline passes. Output beyond the cap is read and
+    dropped so the code never blocks."""
     assert process.stdin and process.stdout and process.stderr
     raw = RawRun()
     deadline = started + limits.timeout_s
@@ -477,15 +529,14 @@ def _collect(
     raw.duration_s = time.monotonic() - started
     raw.stdout = buffers["stdout"].decode(errors="replace")
     raw.stderr = buffers["stderr"].decode(errors="replace")
-    for line in buffers["result"].decode(errors="replace").splitlines():
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(message, dict) and message.get("event") == "started":
+    for line in bytes(buffers["result"]).split(b"\n"):
+        message = protocol.authenticated(line, secret)
+        if message is None:
+            continue  # not the judge's: nothing else has the secret
+        if message == b'{"event": "started"}':
             raw.started = True
-        elif isinstance(message, dict) and message.get("event") == "result":
-            raw.result = message
+        elif raw.report is None:
+            raw.report = protocol.parse_report(message)
     return raw
 
 

@@ -1,11 +1,10 @@
-"""The sandboxed executor end to end on the real sandbox: outcomes, the attack suite
-through every layer, live mode, and the busy queue."""
+"""The sandboxed executor end to end on the real sandbox: outcomes, live mode, and the
+busy queue. The attack suite is in `test_sandbox_attacks.py`."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -13,50 +12,6 @@ from agent.apicall import APICall
 from agent.errors import SandboxUnavailableError
 from agent.resolve import CallResolver
 from agent.sandbox import Sandbox, SandboxExecutor, SandboxLimits
-from apidb import APIDoc
-from apidb.demo import STDLIB_TOOLS
-from apidb.loaders import load_file
-
-PROJECT = Path(__file__).resolve().parents[2]
-DOCS = [
-    APIDoc(
-        id="huggingface/facebook/bart-large-cnn",
-        hub="huggingface",
-        kind="python",
-        domain="Natural Language Processing Summarization",
-        name="facebook/bart-large-cnn",
-        call="pipeline('summarization', model='facebook/bart-large-cnn')",
-    ),
-    APIDoc(
-        id="torchhub/resnet18",
-        hub="torchhub",
-        kind="python",
-        domain="Classification",
-        name="resnet18",
-        call="torch.hub.load(repo_or_dir='pytorch/vision', model='resnet18', pretrained=True)",
-    ),
-    APIDoc(
-        id="tensorflowhub/mobilenet",
-        hub="tensorflowhub",
-        kind="python",
-        domain="Image classification",
-        name="mobilenet_v2",
-        call="hub.KerasLayer('https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/classification/4')",
-    ),
-    *load_file(STDLIB_TOOLS, "openai-tools", hub="stdlib"),
-]
-
-
-@pytest.fixture(scope="module")
-def resolver() -> CallResolver:
-    return CallResolver(DOCS)
-
-
-@pytest.fixture(scope="module")
-def executor() -> SandboxExecutor:
-    sandbox = Sandbox("bwrap", SandboxLimits(timeout_s=4, cpu_seconds=3))
-    sandbox.check()
-    return SandboxExecutor(sandbox, live_allowlist=["math:*", "statistics:*"])
 
 
 @pytest.mark.parametrize(
@@ -102,37 +57,6 @@ def test_simulated_outcomes(
     assert execution.status == status, execution.output
     if api_id is not None:
         assert any(r.get("api_id") == api_id for r in execution.trace)
-
-
-ATTACKS = {
-    "subclasses walk": "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0].__init__.__globals__['system']('id')",
-    "frame walk": "g = (x for x in [1])\ng.gi_frame.f_back.f_globals",
-    "sys.modules": "import sys\nsys.modules['os'].system('id')",
-    "importlib": "import importlib\nimportlib.import_module('os').system('id')",
-    "__import__": "__import__('os').system('id')",
-    "ctypes": "import ctypes\nctypes.CDLL(None).system(b'id')",
-    "format walk": "'{0.__class__.__init__.__globals__}'.format(pipeline)",
-    "os.system": "import os\nos.system('touch /tmp/pwned')",
-    "subprocess": "import subprocess\nsubprocess.run(['id'])",
-    "pty": "import pty\npty.spawn('/bin/sh')",
-    "eval": "eval('1+1')",
-    "open shadow": "open('/etc/shadow').read()",
-    "socket": "import socket\nsocket.create_connection(('127.0.0.1', 8000))",
-    "trust_remote_code": "pipeline('summarization', model='facebook/bart-large-cnn', trust_remote_code=True)",
-    "model id is a path": "from transformers import AutoModel\nAutoModel.from_pretrained('/root/.ssh')",
-    "path through a variable": "from transformers import AutoModel\np = '/' + 'etc'\nAutoModel.from_pretrained(p)",
-    "trust_remote_code through a variable": "flag = 1 == 1\npipeline('summarization', model='facebook/bart-large-cnn', trust_remote_code=flag)",
-    "private attribute": "import random\nrandom._os.system('id')",
-    "module reach-through": "import datetime\ndatetime.sys.modules",
-    "threads": "import threading\nthreading.Thread(target=print).start()",
-}
-
-
-@pytest.mark.parametrize("name", list(ATTACKS))
-def test_attack_is_blocked(executor: SandboxExecutor, resolver: CallResolver, name: str) -> None:
-    execution = executor.run_code(ATTACKS[name], resolver)
-    assert execution.status == "blocked", execution.output
-    assert not Path("/tmp/pwned").exists()
 
 
 def test_resource_attacks_through_the_executor(

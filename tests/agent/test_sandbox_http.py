@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -13,7 +14,7 @@ import uvicorn
 
 from agent.resolve import CallResolver
 from agent.sandbox import Sandbox, SandboxExecutor
-from agent.sandbox.http import HttpCaller, HttpLimits, SSRFGuard
+from agent.sandbox.http import GuardRefusal, HttpCaller, HttpLimits, SSRFGuard, public_address
 from apidb import APIDoc
 from apidb.demo.service import app, spec
 from apidb.loaders import load_openapi
@@ -182,3 +183,39 @@ def test_authorization_is_dropped_across_origins(
     finally:
         other.shutdown()
         other.server_close()
+
+
+# IPv6 spellings of private IPv4 addresses, and multicast: the guard judges an IPv6
+# address by the IPv4 address it carries (mapped, translated, compatible, NAT64, 6to4).
+SSRF_ADDRESSES = [
+    "::127.0.0.1",  # IPv4-compatible
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::ffff:0:a9fe:a9fe",  # IPv4-translated (SIIT): 169.254.169.254
+    "64:ff9b::a9fe:a9fe",  # NAT64: the metadata service
+    "64:ff9b:1::a00:1",  # local-use NAT64: 10.0.0.1
+    "2002:a9fe:a9fe::1",  # 6to4: 169.254.169.254
+    "2002:7f00:1::1",  # 6to4: 127.0.0.1
+    "ff02::1",  # link-local multicast
+    "ff0e::1",  # global multicast
+    "224.0.0.1",
+    "239.255.255.250",
+    "169.254.169.254",
+    "::1",
+    "fe80::1",
+    "fc00::1",
+]
+
+
+@pytest.mark.parametrize("address", SSRF_ADDRESSES)
+def test_private_addresses_in_any_spelling_are_refused(address: str) -> None:
+    host = f"[{address}]" if ":" in address else address
+    guard = SSRFGuard()
+    with pytest.raises(GuardRefusal, match="not a public address"):
+        guard.check(f"http://{host}/", frozenset({address}))
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111"]
+)
+def test_public_addresses_in_any_spelling_pass(address: str) -> None:
+    assert public_address(ipaddress.ip_address(address))

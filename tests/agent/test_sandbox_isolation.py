@@ -25,6 +25,7 @@ import pytest
 from agent.errors import SandboxUnavailableError
 from agent.sandbox import isolation
 from agent.sandbox.isolation import RawRun, Sandbox, SandboxLimits, compiled_runner
+from agent.sandbox.protocol import make_job
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -38,12 +39,16 @@ def sandbox() -> Sandbox:
 
 def bare(sandbox: Sandbox, code: str, **limits: Any) -> RawRun:
     run_limits = dataclasses.replace(sandbox.limits, **limits) if limits else None
-    return sandbox.run({"code": code, "mode": "simulated", "python_guards": False}, run_limits)
+    return sandbox.run({**make_job(code), "python_guards": False}, run_limits)
+
+
+def outcome(run: RawRun) -> str | None:
+    return run.report.outcome if run.report is not None else None
 
 
 def observed(run: RawRun) -> dict[str, Any]:
     """The JSON object the code printed last."""
-    assert run.result is not None, run.stderr
+    assert run.report is not None, run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     assert lines, run.stdout + run.stderr
     return json.loads(lines[-1])
@@ -231,7 +236,7 @@ def test_memory_bomb_is_stopped(sandbox: Sandbox) -> None:
     run = bare(
         sandbox, "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))\n"
     )
-    assert run.oom_killed or (run.result and run.result["outcome"] == "memory")
+    assert run.oom_killed or outcome(run) == "memory"
 
 
 def test_cpu_loop_and_sleep_forever_hit_the_deadline(sandbox: Sandbox) -> None:
@@ -246,7 +251,7 @@ def test_huge_output_is_capped(sandbox: Sandbox) -> None:
     run = bare(sandbox, "import sys\nfor _ in range(2000):\n    sys.stdout.write('x' * 10000)\n")
     assert run.output_truncated
     assert len(run.stdout) <= sandbox.limits.output_bytes
-    assert run.result is not None and run.result["outcome"] == "completed"
+    assert outcome(run) == "completed"
 
 
 def test_filling_tmp_stops_at_its_size(sandbox: Sandbox) -> None:
@@ -264,15 +269,35 @@ def test_filling_tmp_stops_at_its_size(sandbox: Sandbox) -> None:
     assert seen["error"] and seen["written_mib"] <= 16, seen
 
 
+def test_dev_is_read_only_small_and_without_shm(sandbox: Sandbox) -> None:
+    """bwrap's own `--dev` is a tmpfs without a size limit (1.2 GB was written to it where
+    no cgroup capped memory); the sandbox's /dev holds four devices and takes no files."""
+    code = (
+        "import json, os\nout = {'devices': sorted(os.listdir('/dev'))}\n"
+        + attempt("open('/dev/fill', 'wb').write(b'x' * (64 << 20))")
+        + "out['fill'] = _try()\n"
+        + attempt("os.listdir('/dev/shm')")
+        + "out['shm'] = _try()\n"
+        + attempt("open('/dev/urandom', 'rb').read(4) and open('/dev/null', 'w').write('x')")
+        + "out['devices_work'] = _try()\n"
+        + "print(json.dumps(out))"
+    )
+    seen = observed(bare(sandbox, code))
+    assert seen["devices"] == ["fd", "null", "random", "urandom", "zero"], seen
+    assert seen["fill"].startswith(("PermissionError", "OSError")), seen
+    assert seen["shm"].startswith("FileNotFoundError"), seen
+    assert seen["devices_work"] == "1", seen
+
+
 def test_printed_success_or_an_early_exit_is_not_a_result(sandbox: Sandbox) -> None:
     fake = json.dumps({"event": "result", "outcome": "completed", "records": []})
     run = bare(sandbox, f"print({fake!r})\nimport os\nos._exit(0)")
-    assert run.started and run.result is None
+    assert run.started and outcome(run) == "exited"
 
 
 def test_sandbox_keeps_serving_after_the_attacks(sandbox: Sandbox) -> None:
-    run = sandbox.run({"code": "x = 1", "mode": "simulated"})
-    assert run.result is not None and run.result["outcome"] == "completed"
+    run = sandbox.run(make_job("x = 1"))
+    assert outcome(run) == "completed"
 
 
 # --- the host-runner protocol (the runner's own guards on) ------------------------------
@@ -287,11 +312,12 @@ def test_result_values_reach_the_host_as_json_would_spell_them(sandbox: Sandbox)
         " -float('inf'), 10**5000, 'é\\n\"\\u2028\\x00', None, True, 2.5, -7)})\n"
         "raise ValueError('é \"q\" \\u2028 \\x00')"
     )
-    run = sandbox.run({"code": code, "mode": "simulated", "simulated_roots": ["transformers"]})
-    assert run.result is not None, run.stderr
-    assert run.result["error"] == 'ValueError: é "q" \u2028 \x00'
-    (record,) = run.result["records"]
-    opts = record["kwargs"]["opts"]
+    run = sandbox.run(make_job(code, simulated_roots=["transformers"]))
+    assert run.report is not None, run.stderr
+    assert run.report.error == 'ValueError: é "q" \u2028 \x00'
+    (record,) = run.report.records
+    opts = record.kwargs["opts"]
+    assert isinstance(opts, dict)
     assert list(opts) == ["1", "k"] and math.isnan(opts["1"])
     assert opts["k"][:2] == [math.inf, -math.inf]
     assert opts["k"][2] == "<int of 16610 bits>"  # too many digits for int-to-str
@@ -354,8 +380,8 @@ def test_a_bwrap_out_of_the_sandbox_uids_reach_runs_from_a_reachable_copy(
     copy = Path(box._bwrap())
     assert copy != hidden and isolation._reachable_by_others(copy)
     assert copy.stat().st_uid == 0 and not copy.stat().st_mode & 0o022  # nobody can swap it
-    run = box.run({"code": "print(6 * 7)", "mode": "simulated"})
-    assert run.result is not None and run.result["outcome"] == "completed", run.stderr
+    run = box.run(make_job("print(6 * 7)"))
+    assert outcome(run) == "completed", run.stderr
     assert run.stdout.strip() == "42"
 
 
@@ -395,13 +421,8 @@ def test_live_mode_skips_library_paths_the_sandbox_uid_cannot_reach(
     code = attempt("__import__('hidden_module').VALUE") + "print(_try())"
     with caplog.at_level(logging.WARNING):
         run = sandbox.run(
-            {
-                "code": code,
-                "mode": "simulated",
-                "python_guards": False,
-                "sys_path": [str(private / "lib")],
-            }
+            {**make_job(code, sys_path=[str(private / "lib")]), "python_guards": False}
         )
-    assert run.result is not None and run.result["outcome"] == "completed", run.stderr
+    assert outcome(run) == "completed", run.stderr
     assert "ModuleNotFoundError" in run.stdout
     assert f"live mode cannot bind {private / 'lib'}" in caplog.text
