@@ -150,6 +150,7 @@ class Pipeline:
         toolset: Toolset | None = None,
         learn: bool = True,
         store: bool = True,
+        owner: str | None = None,
     ) -> dict[str, Any]:
         """One task, stored before it is returned.
 
@@ -228,6 +229,7 @@ class Pipeline:
             timings,
             started,
         )
+        task["owner"] = owner
         if store:
             self.tasks.save(task)  # stored before anyone sees the result
         return task
@@ -321,12 +323,19 @@ class Pipeline:
     # ----------------------------------------------------------------- feedback
 
     def feedback(
-        self, task_id: str, score: int, *, source: str = "api", comment: str | None = None
+        self,
+        task_id: str,
+        score: int,
+        *,
+        source: str = "api",
+        comment: str | None = None,
+        owner: str | None = None,
     ) -> bool:
-        """Human feedback on a task: stored once per source, then a second reward."""
+        """Human feedback on a task: stored once per source, then a second reward. With
+        `owner`, only on that caller's own tasks (another's is not found)."""
         if score not in (-1, 0, 1):
             raise ConfigError("feedback score must be -1, 0 or 1")
-        task = self.tasks.get(task_id)
+        task = self.tasks.get(task_id, owner=owner)
         created = datetime.now(UTC).isoformat()
         if not self.tasks.add_feedback(task_id, source, score, comment, created):
             return False  # already counted: feedback is idempotent per task and source

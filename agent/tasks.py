@@ -34,9 +34,11 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    inspect,
     literal,
     make_url,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
@@ -65,6 +67,9 @@ tasks_table = Table(
     Column("latency_ms", Float, nullable=False),
     Column("cost", Float, nullable=False),
     Column("body", Text, nullable=False),
+    # The API key id that asked (`local` for the CLI, `slack` for the bot): a user key
+    # sees its own tasks only. NULL on tasks stored before keys had scopes: admins only.
+    Column("owner", String(64)),
     sqlite_autoincrement=True,
 )
 
@@ -125,11 +130,30 @@ class TaskStore:
         )
         try:
             metadata.create_all(self.engine)
+            self._add_missing_columns()
         except (OperationalError, DBAPIError) as exc:
             self.engine.dispose()
             raise DatabaseUnavailableError(
                 f"cannot open the task database {self.describe()}: {_first_line(exc)}"
             ) from exc
+
+    def _add_missing_columns(self) -> None:
+        """Upgrade a task database written by an older version in place (idempotent,
+        safe when several instances start at once)."""
+        present = {c["name"] for c in inspect(self.engine).get_columns("tasks")}
+        if "owner" not in present:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text("ALTER TABLE tasks ADD COLUMN owner VARCHAR(64)"))
+            except (OperationalError, DBAPIError):
+                columns = inspect(self.engine).get_columns("tasks")
+                if "owner" not in {c["name"] for c in columns}:
+                    raise  # not another instance's upgrade winning the race
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tasks_owner ON tasks (owner)"))
+        except (OperationalError, DBAPIError):
+            pass  # another instance created it at the same moment; it is only an index
 
     def describe(self) -> str:
         """The URL without its password, for logs and errors."""
@@ -150,6 +174,7 @@ class TaskStore:
             "latency_ms": task["latency_ms"],
             "cost": task["cost"],
             "body": json.dumps(task, default=str),
+            "owner": task.get("owner"),
         }
         with self._begin() as conn:
             conn.execute(tasks_table.insert(), row)
@@ -193,20 +218,30 @@ class TaskStore:
 
     # ----------------------------------------------------------------- reads
 
-    def get(self, task_id: str) -> dict[str, Any]:
+    def get(self, task_id: str, *, owner: str | None = None) -> dict[str, Any]:
+        """One task; with `owner`, only if that caller owns it (else: not found, as if it
+        did not exist, so a task id tells other keys nothing)."""
+        query = select(tasks_table.c.body).where(tasks_table.c.id == task_id)
+        if owner is not None:
+            query = query.where(tasks_table.c.owner == owner)
         with self._connect() as conn:
-            body = conn.scalar(select(tasks_table.c.body).where(tasks_table.c.id == task_id))
+            body = conn.scalar(query)
             if body is None:
                 raise TaskNotFoundError(f"no task {task_id!r}")
             task: dict[str, Any] = json.loads(body)
             task["feedback"] = self._feedback(conn, task_id)
         return task
 
-    def recent(self, limit: int = 20, before_seq: int | None = None) -> list[dict[str, Any]]:
-        """Newest first; `before_seq` pages back (the `seq` of the last task seen)."""
+    def recent(
+        self, limit: int = 20, before_seq: int | None = None, *, owner: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first; `before_seq` pages back (the `seq` of the last task seen); with
+        `owner`, that caller's tasks only."""
         query = select(tasks_table.c.seq, tasks_table.c.body)
         if before_seq is not None:
             query = query.where(tasks_table.c.seq < before_seq)
+        if owner is not None:
+            query = query.where(tasks_table.c.owner == owner)
         query = query.order_by(tasks_table.c.seq.desc()).limit(limit)
         with self._connect() as conn:
             rows = conn.execute(query).all()

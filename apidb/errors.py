@@ -2,6 +2,7 @@
 
     CatalogError
     ├── LoaderError          an import file could not be read or normalised
+    │   └── InvalidDocError  a doc that could not be stored and read back (names it)
     ├── DocNotFoundError     no doc with that id
     └── DocExistsError       a doc with that id is already in the catalog
 
@@ -18,6 +19,15 @@ class CatalogError(Exception):
 
 class LoaderError(CatalogError):
     """An import file is malformed; the message names the file position and the problem."""
+
+
+class InvalidDocError(LoaderError):
+    """A doc the store refuses: it breaks a bound (nesting, size, enum length) or would not
+    read back as written. Raised before anything of the import is committed."""
+
+    def __init__(self, doc_id: str, reason: str) -> None:
+        super().__init__(f"API {doc_id!r} cannot be stored: {reason}")
+        self.doc_id = doc_id
 
 
 class DocNotFoundError(CatalogError, KeyError):

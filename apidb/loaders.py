@@ -395,6 +395,8 @@ def _parse_json(text: str, source: str) -> Any:
         raise LoaderError(
             f"{source or 'input'}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise LoaderError(f"{source or 'input'}: the JSON is nested too deeply") from exc
 
 
 def _parse_json_or_yaml(text: str, source: str) -> Any:
@@ -404,6 +406,8 @@ def _parse_json_or_yaml(text: str, source: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise LoaderError(f"{source or 'input'}: invalid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise LoaderError(f"{source or 'input'}: the YAML is nested too deeply") from exc
 
 
 def _build(where: str, **fields: Any) -> APIDoc:

@@ -11,6 +11,7 @@ manifest that records ``id -> version`` can always tell whether it is stale.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -19,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from apidb.errors import CatalogError, DocExistsError, DocNotFoundError
+from pydantic import ValidationError
+
+from apidb.errors import CatalogError, DocExistsError, DocNotFoundError, InvalidDocError
 from apidb.schema import APIDoc, utcnow
 
+log = logging.getLogger(__name__)
 ChangeOp = Literal["put", "delete"]
 
 _SCHEMA = """
@@ -95,9 +99,10 @@ class CatalogStore:
     def get(self, doc_id: str) -> APIDoc:
         with self._lock:
             row = self._conn.execute("SELECT body FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        if row is None:
+        doc = None if row is None else _read(doc_id, row[0])
+        if doc is None:
             raise DocNotFoundError(doc_id)
-        return APIDoc.model_validate_json(row[0])
+        return doc
 
     def get_many(self, doc_ids: Iterable[str]) -> dict[str, APIDoc]:
         ids = list(dict.fromkeys(doc_ids))
@@ -109,7 +114,10 @@ class CatalogStore:
                 rows = self._conn.execute(
                     f"SELECT id, body FROM docs WHERE id IN ({marks})", chunk
                 ).fetchall()
-                found.update((r[0], APIDoc.model_validate_json(r[1])) for r in rows)
+                for doc_id, body in rows:
+                    doc = _read(doc_id, body)
+                    if doc is not None:
+                        found[doc_id] = doc
         return found
 
     def __contains__(self, doc_id: object) -> bool:
@@ -136,7 +144,7 @@ class CatalogStore:
         offset: int = 0,
         after: str | None = None,
     ) -> Iterator[APIDoc]:
-        query = "SELECT body FROM docs"
+        query = "SELECT id, body FROM docs"
         where: list[str] = []
         params: list[object] = []
         if hub is not None:
@@ -151,8 +159,10 @@ class CatalogStore:
         params += [-1 if limit is None else limit, offset]
         with self._lock:
             rows = self._conn.execute(query, params).fetchall()
-        for (body,) in rows:
-            yield APIDoc.model_validate_json(body)
+        for doc_id, body in rows:
+            doc = _read(doc_id, body)
+            if doc is not None:
+                yield doc
 
     def count(self, *, hub: str | None = None) -> int:
         with self._lock:
@@ -221,12 +231,13 @@ class CatalogStore:
         return ImportSummary(added=added, updated=updated, unchanged=unchanged)
 
     def delete(self, doc_id: str) -> None:
+        """Remove a doc, readable or not (a row an older version wrote may not be)."""
         with self._transaction() as conn:
-            current = self._current(conn, doc_id)
-            if current is None:
+            row = conn.execute("SELECT version FROM docs WHERE id = ?", (doc_id,)).fetchone()
+            if row is None:
                 raise DocNotFoundError(doc_id)
             conn.execute("DELETE FROM docs WHERE id = ?", (doc_id,))
-            self._log(conn, doc_id, "delete", current.version)
+            self._log(conn, doc_id, "delete", int(row[0]))
 
     def copy_to(self, path: str | Path) -> CatalogStore:
         """A consistent copy of this catalog in a new file (SQLite's online backup)."""
@@ -272,8 +283,9 @@ class CatalogStore:
 
     @staticmethod
     def _current(conn: sqlite3.Connection, doc_id: str) -> APIDoc | None:
+        """The stored doc (None if absent or unreadable: a write replaces an unreadable row)."""
         row = conn.execute("SELECT body FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        return None if row is None else APIDoc.model_validate_json(row[0])
+        return None if row is None else _read(doc_id, row[0])
 
     @staticmethod
     def _next_version(conn: sqlite3.Connection, doc_id: str) -> int:
@@ -284,6 +296,7 @@ class CatalogStore:
 
     def _write(self, conn: sqlite3.Connection, doc: APIDoc, version: int) -> APIDoc:
         stored = doc.model_copy(update={"version": version, "updated_at": utcnow()})
+        _check_storable(stored)
         conn.execute(
             "INSERT INTO docs (id, hub, version, body) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET hub = excluded.hub, version = excluded.version, "
@@ -299,3 +312,33 @@ class CatalogStore:
             "INSERT INTO changes (doc_id, op, version, at) VALUES (?, ?, ?, ?)",
             (doc_id, op, version, utcnow().isoformat()),
         )
+
+
+def _check_storable(doc: APIDoc) -> None:
+    """Refuse (inside the write's transaction, so nothing is written) a doc that could not
+    be read back exactly as it is: the store must never hold a row that breaks its readers."""
+    try:
+        again = doc.round_trip()
+    except (ValueError, RecursionError) as exc:  # ValidationError is a ValueError
+        raise InvalidDocError(doc.id, _first_line(exc)) from exc
+    if again.model_dump(mode="json") != doc.model_dump(mode="json"):
+        raise InvalidDocError(doc.id, "it does not read back as it was written")
+
+
+def _read(doc_id: str, body: str) -> APIDoc | None:
+    """A stored doc, or None (with a warning) for a row this version cannot read: one bad
+    row, written by an older version, must not take the catalog down with it."""
+    try:
+        return APIDoc.model_validate_json(body)
+    except (ValidationError, ValueError, RecursionError) as exc:
+        log.warning(
+            "skipping the unreadable catalog entry %r (remove it with `toolroute apis rm`): %s",
+            doc_id,
+            _first_line(exc),
+        )
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

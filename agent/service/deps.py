@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
@@ -33,12 +33,22 @@ def get_caller(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """The caller's key (401 without a valid one), then its rate limit (429)."""
+    """The caller's key (401 without a valid one), then its rate limit (429). An address
+    that failed to authenticate too often gets 429 for a while, before its key is even
+    looked at, so the API is no oracle for guessing keys."""
     if state.keyring is None:
         caller = LOCAL_CALLER
     else:
+        address = request.client.host if request.client else "unknown"
+        wait_s = state.auth_failures.peek(address) if credentials else None
+        if wait_s is not None:
+            _too_many(state, "auth_failures", wait_s, "too many failed authentications")
         found = state.keyring.check(credentials.credentials) if credentials else None
         if found is None:
+            # A wrong key counts; no key at all (a browser, a health probe) does not.
+            wait_s = state.auth_failures.acquire(address) if credentials else None
+            if wait_s is not None:
+                _too_many(state, "auth_failures", wait_s, "too many failed authentications")
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "a valid API key is required: Authorization: Bearer <key>",
@@ -47,17 +57,36 @@ def get_caller(
         caller = found
     wait_s = state.limiter.acquire(caller.id)
     if wait_s is not None:
-        state.metrics.rejected.labels("rate_limit").inc()
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"rate limit of {state.limiter.rate:g} requests/s exceeded",
-            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        _too_many(
+            state, "rate_limit", wait_s, f"rate limit of {state.limiter.rate:g} requests/s exceeded"
         )
     request.state.caller = caller
     return caller
 
 
+def _too_many(state: ServiceState, reason: str, wait_s: float, message: str) -> NoReturn:
+    state.metrics.rejected.labels(reason).inc()
+    raise HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        message,
+        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+    )
+
+
 CallerDep = Annotated[ApiKey, Depends(get_caller)]
+
+
+def get_admin(caller: CallerDep) -> ApiKey:
+    """The caller, if its key is an admin key (403 otherwise)."""
+    if not caller.admin:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "this needs an admin key (TOOLROUTE_ADMIN_KEYS, or `toolroute keys create --admin`)",
+        )
+    return caller
+
+
+AdminDep = Annotated[ApiKey, Depends(get_admin)]
 
 
 async def run_task(state: ServiceState, work: Callable[[], T]) -> T:

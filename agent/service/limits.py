@@ -24,12 +24,24 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, at)
         self._lock = threading.Lock()
 
+    # Buckets kept at most; past it, full ones (callers idle long enough) are forgotten,
+    # so many distinct callers (addresses in a distributed attack) cannot grow memory.
+    MAX_BUCKETS = 10_000
+
     @property
     def enabled(self) -> bool:
         return self.rate > 0
 
     def acquire(self, caller: str) -> float | None:
-        """None if the request may go ahead; otherwise the seconds until it could."""
+        """None if the request may go ahead (a token is taken); otherwise the seconds
+        until it could."""
+        return self._take(caller, consume=True)
+
+    def peek(self, caller: str) -> float | None:
+        """Like `acquire`, without taking a token."""
+        return self._take(caller, consume=False)
+
+    def _take(self, caller: str, *, consume: bool) -> float | None:
         if not self.enabled:
             return None
         now = self._clock()
@@ -37,10 +49,20 @@ class RateLimiter:
             tokens, at = self._buckets.get(caller, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - at) * self.rate)
             if tokens >= 1.0:
-                self._buckets[caller] = (tokens - 1.0, now)
+                if consume:
+                    self._buckets[caller] = (tokens - 1.0, now)
+                    self._prune(now)
                 return None
             self._buckets[caller] = (tokens, now)
             return (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        if len(self._buckets) <= self.MAX_BUCKETS:
+            return
+        refill_s = self.burst / self.rate
+        for caller, (_, at) in list(self._buckets.items()):
+            if now - at >= refill_s:
+                del self._buckets[caller]
 
 
 class QueueFullError(Exception):

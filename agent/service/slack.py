@@ -125,7 +125,9 @@ class SlackBot:
         user = str((body.get("user") or {}).get("id", "unknown"))
         channel = str((body.get("channel") or {}).get("id", ""))
         try:
-            recorded = self.state.pipeline.feedback(task_id, score, source=f"slack:{user}")
+            recorded = self.state.pipeline.feedback(
+                task_id, score, source=f"slack:{user}", owner="slack"
+            )
         except AgentError as exc:
             client.chat_postEphemeral(channel=channel, user=user, text=f"Not recorded: {exc}")
             return
@@ -146,7 +148,7 @@ class SlackBot:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Busy: {exc}")
             return
         try:
-            task = self.state.run_admitted(lambda: self.state.run_pipeline(query))
+            task = self.state.run_admitted(lambda: self.state.run_pipeline(query, owner="slack"))
         except AgentError as exc:  # a bad request, said plainly in the thread
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Error: {exc}")
             return

@@ -16,6 +16,7 @@ from agent.service.metrics import Metrics
 if TYPE_CHECKING:
     from anyio import CapacityLimiter
 
+    from agent.catalog import CatalogWriter
     from agent.pipeline import Pipeline
     from agent.service.slack import SlackBot
     from agent.settings import Settings
@@ -39,9 +40,11 @@ class ServiceState:
     pipeline: Pipeline
     keyring: Keyring | None  # None: TOOLROUTE_AUTH=disabled
     limiter: RateLimiter
+    auth_failures: RateLimiter  # per client address
     admission: Admission
     metrics: Metrics
     toolsets: ToolsetCache
+    catalog: CatalogWriter
     slack: SlackBot | None = None
     # Bounds worker threads to the admission's worker count; made inside the event loop.
     worker_limiter: CapacityLimiter | None = None
@@ -55,11 +58,14 @@ class ServiceState:
         pipeline_factory: PipelineFactory,
         on_new_key: Callable[[str, str], None],
     ) -> ServiceState:
+        from agent.catalog import CatalogWriter
         from agent.toolset import ToolsetCache
 
         keyring = None
         if settings.auth == "required":
-            keyring, created = Keyring.load(settings.api_key_list, settings.data_dir)
+            keyring, created = Keyring.load(
+                settings.api_key_list, settings.data_dir, settings.admin_key_list
+            )
             if created is not None:
                 on_new_key(created, str(settings.data_dir / "api_keys.json"))
         else:
@@ -71,9 +77,13 @@ class ServiceState:
             pipeline=pipeline,
             keyring=keyring,
             limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+            auth_failures=RateLimiter(
+                settings.auth_failures_per_minute / 60, max(1, settings.auth_failures_per_minute)
+            ),
             admission=Admission(workers, settings.queue_limit),
             metrics=metrics,
             toolsets=ToolsetCache(pipeline.retriever.embedder, pipeline.retriever.config),
+            catalog=CatalogWriter(pipeline.store, settings.code_origins(), pipeline.retriever),
         )
         if settings.slack_enabled:
             from agent.service.slack import SlackBot

@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from apidb import APIDoc, CatalogStore, DocExistsError, DocNotFoundError
+from apidb import APIDoc, CatalogStore, DocExistsError, DocNotFoundError, InvalidDocError
 from apidb.bundled import seed_default_catalog
 
 
@@ -103,3 +104,37 @@ def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(CatalogError, match="cannot open the catalog database"):
         CatalogStore(bad)
+
+
+def test_a_doc_that_cannot_be_read_back_is_refused_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    deep: dict[str, object] = {"type": "string"}
+    for _ in range(40):
+        deep = {"type": "object", "properties": {"x": deep}}
+    with pytest.raises(ValidationError, match="nested more than"):
+        APIDoc(id="functions/deep", hub="functions", kind="function", name="deep", parameters=deep)
+    with CatalogStore(tmp_path / "c.db") as catalog:
+        good = APIDoc(id="functions/good", hub="functions", kind="function", name="good")
+        bad = good.model_copy(update={"id": "functions/bad", "parameters": deep})  # unvalidated
+        with pytest.raises(InvalidDocError, match="functions/bad"):
+            catalog.upsert_many([good, bad])
+        assert catalog.count() == 0 and catalog.last_seq() == 0
+
+
+def test_an_unreadable_row_is_skipped_with_a_warning_and_can_be_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with CatalogStore(tmp_path / "c.db") as catalog:
+        catalog.add(APIDoc(id="functions/good", hub="functions", kind="function", name="good"))
+        catalog._conn.execute(
+            "INSERT INTO docs (id, hub, version, body) VALUES ('functions/old', 'functions', 1, ?)",
+            ('{"id": "functions/old", "extra": ' + "[" * 500 + "]" * 500 + "}",),
+        )
+        assert [d.id for d in catalog.list_docs()] == ["functions/good"]
+        assert set(catalog.get_many(["functions/good", "functions/old"])) == {"functions/good"}
+        with pytest.raises(DocNotFoundError):
+            catalog.get("functions/old")
+        catalog.delete("functions/old")
+        assert catalog.count() == 1
+    assert "unreadable catalog entry 'functions/old'" in caplog.text

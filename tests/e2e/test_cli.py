@@ -181,3 +181,47 @@ def test_index_tune_writes_a_model_and_refuses_bad_pairs(
     assert 'line 2: "api_id" must be a non-empty string' in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_keys_are_created_once_listed_and_revoked(tmp_path: Path) -> None:
+    created = run_json(tmp_path, "keys", "create", "--admin")
+    assert created["key"].startswith("tr_") and created["scope"] == "admin"
+    user = run_json(tmp_path, "keys", "create")
+    listed = run_json(tmp_path, "keys", "list")
+    assert {(k["id"], k["scope"]) for k in listed} == {
+        (created["id"], "admin"),
+        (user["id"], "user"),
+    }
+    stored = (tmp_path / "api_keys.json").read_text()
+    assert created["key"] not in stored and user["key"] not in stored  # hashes only
+    assert (tmp_path / "api_keys.json").stat().st_mode & 0o777 == 0o600
+    run(tmp_path, "keys", "revoke", user["id"])
+    assert [k["id"] for k in run_json(tmp_path, "keys", "list")] == [created["id"]]
+    missing = run(tmp_path, "keys", "revoke", "nope", expect=2)
+    assert "no stored key" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_an_import_that_would_load_foreign_code_is_refused_whole(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    lines = [
+        {
+            "api_name": "fine",
+            "api_call": "torch.hub.load('pytorch/vision', 'resnet18')",
+            "framework": "PyTorch",
+        },
+        {
+            "api_name": "evil",
+            "api_call": "torch.hub.load('attacker/evil', 'x')",
+            "framework": "PyTorch",
+        },
+    ]
+    path = tmp_path / "poisoned_api.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    refused = run(data_dir, "apis", "import", str(path), "--format", "apibench", expect=2)
+    assert (
+        "torchhub/attacker/evil/x" in refused.stderr and "not an allowed source" in refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    listed = run_json(data_dir, "apis", "list", "--hub", "torchhub", "--limit", "500")
+    assert not any("attacker" in api["id"] for api in listed["apis"])

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from agent.service.deps import CallerDep, StateDep
+from agent.service.deps import AdminDep, CallerDep, StateDep
 from agent.service.schemas import (
     APIDocCreate,
     APIDocPage,
@@ -16,10 +16,11 @@ from agent.service.schemas import (
     ImportResult,
     error_responses,
 )
-from apidb import DocNotFoundError, LoaderError, load_text
+from apidb import LoaderError, load_text
 
 router = APIRouter(tags=["apis"])
 _ERRORS = error_responses(401, 404, 422, 429)
+_WRITE_ERRORS = error_responses(401, 403, 404, 422, 429)
 ImportFormat = Literal["apibench", "openai-tools", "openapi"]
 
 _IMPORT_BODY = {
@@ -56,14 +57,14 @@ def list_apis(
 @router.post(
     "/v1/apis:import",
     response_model=ImportResult,
-    responses=error_responses(401, 413, 422, 429),
+    responses=error_responses(401, 403, 413, 422, 429),
     openapi_extra=_IMPORT_BODY,
-    summary="Add or update APIs from a file: all of it, or none on any error",
+    summary="Add or update APIs from a file: all of it, or none on any error (admin)",
 )
 async def import_apis(
     request: Request,
     state: StateDep,
-    caller: CallerDep,
+    caller: AdminDep,
     format: Annotated[ImportFormat, Query(description="The file's format.")],
     hub: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ImportResult:
@@ -75,8 +76,7 @@ async def import_apis(
 
     def apply() -> ImportResult:
         docs = load_text(text, format, hub=hub, source="upload")
-        summary = state.pipeline.store.upsert_many(docs)
-        state.pipeline.retriever.sync()
+        summary = state.catalog.import_docs(docs)
         return ImportResult(
             format=format,
             apis=len(docs),
@@ -99,47 +99,39 @@ def get_api(api_id: str, state: StateDep, caller: CallerDep) -> APIDocPublic:
     "/v1/apis",
     response_model=APIDocPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 409, 422, 429),
-    summary="Add an API",
+    responses=error_responses(401, 403, 409, 422, 429),
+    summary="Add an API (admin)",
 )
-def create_api(body: APIDocCreate, state: StateDep, caller: CallerDep) -> APIDocPublic:
-    doc = state.pipeline.store.add(body.to_doc())
-    state.pipeline.retriever.sync()
-    return APIDocPublic.from_doc(doc)
+def create_api(body: APIDocCreate, state: StateDep, caller: AdminDep) -> APIDocPublic:
+    return APIDocPublic.from_doc(state.catalog.add(body.to_doc()))
 
 
 @router.put(
     "/v1/apis/{api_id:path}",
     response_model=APIDocPublic,
-    responses={**_ERRORS, 201: {"model": APIDocPublic, "description": "Created"}},
-    summary="Replace an API (or add it under this id)",
+    responses={**_WRITE_ERRORS, 201: {"model": APIDocPublic, "description": "Created"}},
+    summary="Replace an API (or add it under this id) (admin)",
 )
 def put_api(
-    api_id: str, body: APIDocUpdate, state: StateDep, caller: CallerDep, response: Response
+    api_id: str, body: APIDocUpdate, state: StateDep, caller: AdminDep, response: Response
 ) -> APIDocPublic:
     if body.id is not None and body.id != api_id:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"the body's id {body.id!r} differs from the path's {api_id!r}",
         )
-    store = state.pipeline.store
-    doc = body.to_doc(api_id)
-    try:
-        stored = store.update(doc)
-    except DocNotFoundError:
-        stored = store.add(doc)
+    stored, created = state.catalog.put(body.to_doc(api_id))
+    if created:
         response.status_code = status.HTTP_201_CREATED
-    state.pipeline.retriever.sync()
     return APIDocPublic.from_doc(stored)
 
 
 @router.delete(
     "/v1/apis/{api_id:path}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_ERRORS,
-    summary="Remove an API",
+    responses=_WRITE_ERRORS,
+    summary="Remove an API (admin)",
 )
-def delete_api(api_id: str, state: StateDep, caller: CallerDep) -> Response:
-    state.pipeline.store.delete(api_id)
-    state.pipeline.retriever.sync()
+def delete_api(api_id: str, state: StateDep, caller: AdminDep) -> Response:
+    state.catalog.delete(api_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

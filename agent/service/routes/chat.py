@@ -83,7 +83,7 @@ async def chat_completions(
 
     def work() -> tuple[dict[str, Any], APIDoc | None]:
         toolset = state.toolsets.get(tools) if tools else None
-        task = state.run_pipeline(query, arm=arm, toolset=toolset)
+        task = state.run_pipeline(query, arm=arm, toolset=toolset, owner=caller.owner)
         api_id = task.get("api_id")
         doc = None
         if api_id and toolset is not None:

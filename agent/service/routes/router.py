@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent.service.deps import CallerDep, StateDep
+from agent.service.deps import AdminDep, CallerDep, StateDep
 from agent.service.schemas import RouterPublic, RouterUpdate, error_responses
 from router import POLICIES
 
@@ -26,15 +26,23 @@ def get_router(state: StateDep, caller: CallerDep) -> RouterPublic:
     return _public(state)
 
 
-@router.put("", response_model=RouterPublic, responses=_ERRORS, summary="Set policy or weights")
-def put_router(body: RouterUpdate, state: StateDep, caller: CallerDep) -> RouterPublic:
+@router.put(
+    "",
+    response_model=RouterPublic,
+    responses=error_responses(401, 403, 422, 429),
+    summary="Set policy or weights (admin)",
+)
+def put_router(body: RouterUpdate, state: StateDep, caller: AdminDep) -> RouterPublic:
     state.pipeline.router.configure(policy=body.policy, weights=body.weights)
     return _public(state)
 
 
 @router.post(
-    ":reset", response_model=RouterPublic, responses=_ERRORS, summary="Forget what was learned"
+    ":reset",
+    response_model=RouterPublic,
+    responses=error_responses(401, 403, 429),
+    summary="Forget what was learned (admin)",
 )
-def reset_router(state: StateDep, caller: CallerDep) -> RouterPublic:
+def reset_router(state: StateDep, caller: AdminDep) -> RouterPublic:
     state.pipeline.router.reset()
     return _public(state)

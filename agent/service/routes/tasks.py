@@ -40,20 +40,24 @@ async def create_task(body: TaskCreate, state: StateDep, caller: CallerDep) -> T
             policy=body.policy,
             weights=body.weights,
             execute=body.execute,
+            owner=caller.owner,
         )
         return TaskPublic.from_task(task)
 
     return await run_task(state, work)
 
 
-@router.get("", response_model=TaskPage, responses=_ERRORS, summary="Tasks, newest first")
+@router.get(
+    "", response_model=TaskPage, responses=_ERRORS, summary="Your tasks (all, for admin keys)"
+)
 def list_tasks(
     state: StateDep,
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> TaskPage:
-    rows = state.pipeline.tasks.recent(limit, int(cursor) if cursor else None)
+    owner = None if caller.admin else caller.owner
+    rows = state.pipeline.tasks.recent(limit, int(cursor) if cursor else None, owner=owner)
     items = [TaskPublic.from_task(row) for row in rows]
     more = len(rows) == limit
     return TaskPage(items=items, next_cursor=str(rows[-1]["seq"]) if rows and more else None)
@@ -61,7 +65,9 @@ def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS, summary="One task")
 def get_task(task_id: str, state: StateDep, caller: CallerDep) -> TaskPublic:
-    return TaskPublic.from_task(state.pipeline.tasks.get(task_id))
+    """Another key's task answers 404 (admin keys read every task)."""
+    owner = None if caller.admin else caller.owner
+    return TaskPublic.from_task(state.pipeline.tasks.get(task_id, owner=owner))
 
 
 @router.post(
@@ -74,10 +80,13 @@ def get_task(task_id: str, state: StateDep, caller: CallerDep) -> TaskPublic:
 def give_feedback(
     task_id: str, body: FeedbackCreate, state: StateDep, caller: CallerDep, response: Response
 ) -> FeedbackResult:
-    """Once per task and API key: a repeat answers 200 with `recorded: false` and changes
-    nothing."""
+    """Once per task and API key, on your own tasks: a repeat answers 200 with
+    `recorded: false` and changes nothing; another key's task answers 404."""
     source = f"api:{caller.id}"
-    recorded = state.pipeline.feedback(task_id, body.score, source=source, comment=body.comment)
+    owner = None if caller.admin else caller.owner
+    recorded = state.pipeline.feedback(
+        task_id, body.score, source=source, comment=body.comment, owner=owner
+    )
     if recorded:
         state.metrics.feedback.labels("api", str(body.score)).inc()
     else:

@@ -26,7 +26,9 @@ from tests.fakes import FakeArm
 
 API_KEY = "test-key-alpha"
 OTHER_KEY = "test-key-beta"
+ADMIN_KEY = "test-key-admin"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 GOOD_CALL = "torch.hub.load(repo_or_dir='pytorch/vision', model='resnet50', pretrained=True)"
 RESNET_QUERY = "classify images with a ResNet-50 trained on ImageNet"
 
@@ -81,6 +83,7 @@ def service_settings(data_dir: Path, **overrides: Any) -> Settings:
         "data_dir": data_dir,
         "auth": "required",
         "api_keys": SecretStr(f"{API_KEY},{OTHER_KEY}"),
+        "admin_keys": SecretStr(ADMIN_KEY),
         "max_body_bytes": 64 * 1024,
         "max_import_bytes": 4 << 20,
     }
@@ -144,5 +147,13 @@ def shared_server(
 
 @pytest.fixture
 def api(shared_server: LiveServer) -> Iterator[httpx.Client]:
+    """A user key's client."""
     with shared_server.client(headers=AUTH) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(shared_server: LiveServer) -> Iterator[httpx.Client]:
+    """An admin key's client: catalog writes, router changes, every task."""
+    with shared_server.client(headers=ADMIN_AUTH) as client:
         yield client

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.agent.service.conftest import OTHER_KEY, RESNET_QUERY, LiveServer
+from tests.agent.service.conftest import ADMIN_AUTH, OTHER_KEY, RESNET_QUERY, LiveServer
 
 
 def stored_task(server: LiveServer, task_id: str) -> tuple[Any, ...] | None:
@@ -65,10 +65,16 @@ def test_feedback_counts_once_per_task_and_key(
     assert repeat.status_code == 200 and repeat.json()["recorded"] is False
     other = httpx.post(
         f"{shared_server.url}/v1/tasks/{task['id']}/feedback",
-        json={"score": 1},
+        json={"score": -1},
         headers={"Authorization": f"Bearer {OTHER_KEY}"},
     )
-    assert other.status_code == 201
+    assert other.status_code == 404  # another key's task does not exist for it
+    by_admin = httpx.post(
+        f"{shared_server.url}/v1/tasks/{task['id']}/feedback",
+        json={"score": 1},
+        headers=ADMIN_AUTH,
+    )
+    assert by_admin.status_code == 201
     after = api.get("/v1/router").json()["arms"]["template"]["feedback_count"]
     assert after == before + 2
     feedback = api.get(f"/v1/tasks/{task['id']}").json()["feedback"]
@@ -191,17 +197,19 @@ WEATHER_TOOL = {
 }
 
 
-def test_catalog_changes_are_searchable_by_the_next_request(api: httpx.Client) -> None:
-    created = api.post("/v1/apis", json=WEATHER_TOOL)
+def test_catalog_changes_are_searchable_by_the_next_request(
+    api: httpx.Client, admin: httpx.Client
+) -> None:
+    created = admin.post("/v1/apis", json=WEATHER_TOOL)
     assert created.status_code == 201 and created.json()["version"] == 1
-    assert_error(api.post("/v1/apis", json=WEATHER_TOOL), 409, "conflict")
+    assert_error(admin.post("/v1/apis", json=WEATHER_TOOL), 409, "conflict")
     task = api.post(
         "/v1/tasks",
         json={"query": "tide times for Brest harbour", "hub": "functions", "execute": False},
     ).json()
     assert task["hits"][0]["id"] == "functions/lunar_tide_table"
 
-    updated = api.put(
+    updated = admin.put(
         "/v1/apis/functions/lunar_tide_table",
         json=WEATHER_TOOL | {"description": "Sea level forecasts for a harbour"},
     )
@@ -210,17 +218,19 @@ def test_catalog_changes_are_searchable_by_the_next_request(api: httpx.Client) -
         api.get("/v1/apis/functions/lunar_tide_table").json()["description"].startswith("Sea level")
     )
 
-    assert api.delete("/v1/apis/functions/lunar_tide_table").status_code == 204
+    assert admin.delete("/v1/apis/functions/lunar_tide_table").status_code == 204
     assert_error(api.get("/v1/apis/functions/lunar_tide_table"), 404, "not_found")
-    assert_error(api.delete("/v1/apis/functions/lunar_tide_table"), 404, "not_found")
+    assert_error(admin.delete("/v1/apis/functions/lunar_tide_table"), 404, "not_found")
 
 
-def test_put_creates_and_refuses_a_mismatched_id(api: httpx.Client) -> None:
-    created = api.put(
+def test_put_creates_and_refuses_a_mismatched_id(admin: httpx.Client) -> None:
+    created = admin.put(
         "/v1/apis/functions/tide_two", json=WEATHER_TOOL | {"id": None, "name": "tide_two"}
     )
     assert created.status_code == 201 and created.json()["id"] == "functions/tide_two"
-    assert_error(api.put("/v1/apis/functions/tide_two", json=WEATHER_TOOL), 422, "validation_error")
+    assert_error(
+        admin.put("/v1/apis/functions/tide_two", json=WEATHER_TOOL), 422, "validation_error"
+    )
 
 
 def test_listing_pages_by_id(api: httpx.Client) -> None:
@@ -232,7 +242,8 @@ def test_listing_pages_by_id(api: httpx.Client) -> None:
     assert second["items"][0]["id"] > first["items"][-1]["id"]
 
 
-def test_a_half_invalid_import_applies_nothing(api: httpx.Client) -> None:
+def test_a_half_invalid_import_applies_nothing(admin: httpx.Client) -> None:
+    api = admin
     before = api.get("/v1/apis", params={"hub": "tools", "limit": 500}).json()["items"]
     half_bad = [
         {
@@ -259,7 +270,7 @@ def test_a_half_invalid_import_applies_nothing(api: httpx.Client) -> None:
     )
 
 
-def test_an_import_is_searchable_at_once(api: httpx.Client) -> None:
+def test_an_import_is_searchable_at_once(api: httpx.Client, admin: httpx.Client) -> None:
     tools = [
         {
             "type": "function",
@@ -274,7 +285,7 @@ def test_an_import_is_searchable_at_once(api: httpx.Client) -> None:
             },
         },
     ]
-    reply = api.post(
+    reply = admin.post(
         "/v1/apis:import",
         params={"format": "openai-tools", "hub": "office"},
         content=json.dumps(tools),
@@ -296,7 +307,8 @@ def test_an_import_is_searchable_at_once(api: httpx.Client) -> None:
 # ----------------------------------------------------------------------------- router, health
 
 
-def test_router_settings_change_and_reset(api: httpx.Client) -> None:
+def test_router_settings_change_and_reset(admin: httpx.Client) -> None:
+    api = admin
     api.post("/v1/tasks", json={"query": RESNET_QUERY, "arm": "template"})
     shown = api.get("/v1/router").json()
     assert shown["arms"]["template"]["pulls"] >= 1 and "linucb" in shown["policies"]

@@ -235,13 +235,21 @@ def test_the_slash_command_acks_then_posts(server: LiveServer, slack_api: FakeSl
 def test_button_clicks_are_feedback_once_per_user(
     server: LiveServer, slack_api: FakeSlackAPI
 ) -> None:
-    task_id = httpx.post(
+    before = len(slack_api.sent("chat.postMessage"))
+    body = mention("Ev400", "feedback target")
+    assert post_event(server, body, signed(body)).status_code == 200
+    posted = slack_api.wait_for("chat.postMessage", count=before + 1)[-1]
+    blocks = (
+        posted["blocks"] if isinstance(posted["blocks"], list) else json.loads(posted["blocks"])
+    )
+    task_id = blocks[-1]["elements"][0]["value"]
+    rest_task_id = httpx.post(
         f"{server.url}/v1/tasks",
-        json={"query": "feedback target", "arm": "template"},
+        json={"query": "not the bot's task", "arm": "template"},
         headers={"Authorization": "Bearer test-key-alpha"},
     ).json()["id"]
 
-    def click(trigger: str, action_id: str) -> httpx.Response:
+    def click(trigger: str, action_id: str, task_id: str = task_id) -> httpx.Response:
         payload = {
             "type": "block_actions",
             "trigger_id": trigger,
@@ -276,9 +284,13 @@ def test_button_clicks_are_feedback_once_per_user(
     second = slack_api.wait_for("chat.postEphemeral", count=count + 1)[-1]
     assert second["text"] == "You already rated this one."
     feedback = httpx.get(
-        f"{server.url}/v1/tasks/{task_id}", headers={"Authorization": "Bearer test-key-alpha"}
+        f"{server.url}/v1/tasks/{task_id}", headers={"Authorization": "Bearer test-key-admin"}
     ).json()["feedback"]
     assert [(f["source"], f["score"]) for f in feedback] == [("slack:U9", 1)]
+    # A forged button value naming a task the bot did not answer changes nothing.
+    assert click("trig.12", "toolroute_feedback_down", rest_task_id).status_code == 200
+    third = slack_api.wait_for("chat.postEphemeral", count=count + 2)[-1]
+    assert third["text"].startswith("Not recorded: no task")
 
 
 def test_without_credentials_the_route_does_not_exist(start_server: Any) -> None:
