@@ -79,9 +79,7 @@ def run_ask_benchmark(
     retrieval benchmark does); otherwise the whole catalog."""
     gold = GoldIndex(list(retriever.store.iter_docs()))
     with tempfile.TemporaryDirectory(prefix="toolroute-bench-") as scratch:
-        scratch_settings = settings.model_copy(update={"data_dir": Path(scratch)})
-        _share_models(settings.data_dir, Path(scratch))
-        # The pool from the real settings: the scratch dir has no toolroute.toml.
+        scratch_settings = settings.scratch(Path(scratch))
         config = load_pool(settings)
         with Pipeline.open(scratch_settings, retriever=retriever, pool_config=config) as pipeline:
             pipeline.run(questions[0].text, arm=arm)  # warm-up: load the model, fill caches
@@ -113,13 +111,6 @@ def run_ask_benchmark(
         tokens_out_mean=statistics.fmean(t["tokens"]["out"] for _, t in tasks),
         cost_per_1k_requests=1000 * statistics.fmean(t["cost"] for _, t in tasks),
     )
-
-
-def _share_models(data_dir: Path, scratch: Path) -> None:
-    """Link the assembled model files into the scratch dir instead of assembling again."""
-    models = data_dir / "models"
-    if models.is_dir():
-        (scratch / "models").symlink_to(models, target_is_directory=True)
 
 
 def run_router_benchmark(

@@ -719,18 +719,9 @@ def router_reset(as_json: JsonFlag = False) -> None:
 @contextmanager
 def _opened_router() -> Iterator[Any]:
     """The data dir's router with the pool's settings, closed afterwards."""
-    from agent.pool import load_pool
-    from router import Router
+    from agent.pool import load_pool, open_router
 
-    config = load_pool(settings())
-    router = Router(
-        config.routed_arms(),
-        settings().router_path,
-        policy=config.router.policy,
-        params=config.router.params,
-        weights=config.reward.weights(),
-        scale=config.reward.scale,
-    )
+    router = open_router(settings(), load_pool(settings()))
     try:
         yield router
     finally:
@@ -979,7 +970,8 @@ def bench_serve(
     """Load a real server: the most tasks/s it does (wrk), its latency at a fixed rate
     (open loop), then overload (503/429, recovery, no lost task). Runs on a copy of the
     data dir."""
-    from agent.service.loadtest import LoadTestError, run_load_test
+    from agent.errors import LoadTestError
+    from agent.service.loadtest import run_load_test
 
     with edge():
         open_retriever(open_store(), show_progress=not as_json)  # the index must exist

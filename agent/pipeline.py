@@ -34,10 +34,10 @@ from agent.errors import (
     UnknownArmError,
 )
 from agent.executor import Execution, Executor, ValidationExecutor
-from agent.pool import ArmPool, PoolConfig, load_pool
+from agent.pool import ArmPool, PoolConfig, load_pool, open_router
 from agent.resolve import CallResolver, CatalogResolver
 from agent.tasks import TaskStore
-from router import RewardWeights, RouteContext, Router, Selection
+from router import PolicyName, RewardWeights, RouteContext, Router, Selection
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -103,15 +103,8 @@ class Pipeline:
             )
         config = pool_config or load_pool(settings)
         pool = ArmPool(config, settings, extra_arms)
-        router = Router(
-            pool.routed,
-            settings.router_path,
-            policy=config.router.policy,
-            params=config.router.params,
-            weights=config.reward.weights(),
-            scale=config.reward.scale,
-            seed=config.router.seed,
-        )
+        pool.check()
+        router = open_router(settings, config, extra=list(extra_arms or ()))
         tasks = TaskStore(settings.tasks_database_url)
         if executor is None:
             from agent.sandbox import SandboxExecutor
@@ -255,10 +248,10 @@ class Pipeline:
     ) -> Selection:
         routed = self.router.arms
         if arm is not None and not fallbacks:
-            return Selection(arm, f"fixed:{arm}", [arm], {})
+            return Selection(arm, str(PolicyName.fixed(arm)), [arm], {})
         if arm is not None:
             others = [a for a in self.router.select(context, policy=policy).ranking if a != arm]
-            return Selection(arm, f"fixed:{arm}", [arm, *others], {})
+            return Selection(arm, str(PolicyName.fixed(arm)), [arm, *others], {})
         return self.router.select(context, policy=policy, allowed=routed)
 
     def _generate(

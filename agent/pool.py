@@ -46,18 +46,18 @@ questions, not routed), plus `openai` when `TOOLROUTE_OPENAI_BASE_URL` is set.
 
 from __future__ import annotations
 
-import os
 import threading
 import tomllib
-from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from agent.arms.base import Arm, Price
+from agent.arms.registry import arm_types, parse_spec
+from agent.arms.specs import ArmSpec
 from agent.errors import ConfigError, UnknownArmError
-from router import DEFAULT_POLICY, RewardScale, RewardWeights
+from router import DEFAULT_POLICY, RewardScale, RewardWeights, Router
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -66,84 +66,10 @@ if TYPE_CHECKING:
 DEFAULT_LOCAL_PER_HOUR = 0.10
 
 
-class _ArmSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    routed: bool = True
-    price: Price | None = None
-
-
-class TemplateSpec(_ArmSpec):
-    type: Literal["template"]
-
-
-class LlamaCppSpec(_ArmSpec):
-    type: Literal["llamacpp"]
-    model: str | None = None
-    n_ctx: int = Field(2048, ge=256)
-    n_threads: int | None = Field(None, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(128, ge=1)
-    constrained: bool = True
-    seed: int = 0
-
-
-class TransformersSpec(_ArmSpec):
-    type: Literal["transformers"]
-    model: str | None = None
-    temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(96, ge=1)
-    constrained: bool = True
-    n_threads: int | None = Field(None, ge=1)
-
-
-class EndpointSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str
-    region: str | None = None
-
-
-class OpenAISpec(_ArmSpec):
-    type: Literal["openai"]
-    model: str
-    endpoints: list[EndpointSpec] = Field(min_length=1)
-    mode: Literal["chat", "completions"] = "chat"
-    grammar: bool = False
-    api_key_env: str | None = None
-    temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(128, ge=1)
-    timeout_s: float = Field(30.0, gt=0)
-    connect_timeout_s: float = Field(5.0, gt=0)
-    cooldown_s: float = Field(10.0, ge=0)
-
-
-class MoASpec(_ArmSpec):
-    type: Literal["moa"]
-    proposers: list[str] = Field(min_length=1)
-    mode: Literal["vote", "aggregate"] = "vote"
-    aggregator: str | None = None
-    layers: int = Field(1, ge=1)
-
-
-class ReplaySpec(_ArmSpec):
-    type: Literal["replay"]
-    # hub -> APIBench responses file ({question_id, text}); none: Gorilla 7B zero-shot.
-    responses: dict[str, str] | None = None
-    recordings: list[str] = Field(default_factory=list)  # files of {query, text}
-    latency_s: float = Field(0.0, ge=0)  # the recorded system's latency, reported per call
-
-
 # The shipped Gorilla answers, priced and timed as a 7B model served on one cloud GPU:
 # about 0.9 s per answer, $0.20 per million tokens.
 GORILLA_LATENCY_S = 0.9
 GORILLA_PRICE = Price(input_per_1k=0.0002, output_per_1k=0.0002)
-
-ArmSpec = Annotated[
-    TemplateSpec | LlamaCppSpec | TransformersSpec | OpenAISpec | MoASpec | ReplaySpec,
-    Field(discriminator="type"),
-]
-ARM_TYPES: tuple[str, ...] = ("template", "llamacpp", "transformers", "openai", "moa", "replay")
 
 
 class RouterSpec(BaseModel):
@@ -164,10 +90,18 @@ class RewardSpec(RewardWeights):
 class PoolConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    arms: dict[str, ArmSpec]
+    # Each table validated by its type's spec (agent.arms.registry); dumped whole.
+    arms: dict[str, SerializeAsAny[ArmSpec]]
     router: RouterSpec = Field(default_factory=RouterSpec)
     reward: RewardSpec = Field(default_factory=RewardSpec)
     local_per_hour: float = Field(DEFAULT_LOCAL_PER_HOUR, ge=0)
+
+    @field_validator("arms", mode="before")
+    @classmethod
+    def _typed_specs(cls, tables: object) -> object:
+        if not isinstance(tables, dict):
+            return tables
+        return {name: parse_spec(str(name), table) for name, table in tables.items()}
 
     def routed_arms(self) -> list[str]:
         return [name for name, spec in self.arms.items() if spec.routed]
@@ -279,111 +213,32 @@ class ArmPool:
             arm.close()
         self._arms.clear()
 
-    def _price(self, spec: _ArmSpec, local: bool) -> Price:
+    def price(self, spec: ArmSpec, *, local: bool) -> Price:
         if spec.price is not None:
             return spec.price
         return Price(per_hour=self.config.local_per_hour) if local else Price()
 
-    def _build(self, name: str, spec: Any) -> Arm:
-        from agent.models import resolve_model_path
+    def check(self) -> None:
+        """Raise `MissingDependencyError` (naming the install) for any configured arm whose
+        libraries are not installed: at start-up, not at the arm's first request."""
+        types = arm_types()
+        for name, spec in self.config.arms.items():
+            types[spec.type].check(name)
 
-        data_dir = self.settings.data_dir
-        if isinstance(spec, TemplateSpec):
-            from agent.arms.template import TemplateArm
+    def _build(self, name: str, spec: ArmSpec) -> Arm:
+        return arm_types()[spec.type].build(name, spec, self)
 
-            return TemplateArm(name, spec.price or Price())
-        if isinstance(spec, LlamaCppSpec):
-            from agent.arms.llamacpp import LlamaCppArm
 
-            return LlamaCppArm(
-                name,
-                resolve_model_path(spec.model, data_dir),
-                price=self._price(spec, local=True),
-                n_ctx=spec.n_ctx,
-                n_threads=spec.n_threads,
-                temperature=spec.temperature,
-                max_tokens=spec.max_tokens,
-                constrained=spec.constrained,
-                seed=spec.seed,
-            )
-        if isinstance(spec, TransformersSpec):
-            from agent.arms.transformers import TransformersArm
-
-            model = (
-                Path(spec.model).expanduser() if spec.model else resolve_model_path(None, data_dir)
-            )
-            if spec.model and not model.exists():
-                raise ConfigError(f"{name}: model not found: {model}")
-            return TransformersArm(
-                name,
-                model,
-                price=self._price(spec, local=True),
-                temperature=spec.temperature,
-                max_tokens=spec.max_tokens,
-                constrained=spec.constrained,
-                n_threads=spec.n_threads,
-            )
-        if isinstance(spec, OpenAISpec):
-            from agent.arms.openai import OpenAIArm
-
-            return OpenAIArm(
-                name,
-                [(e.url, e.region) for e in spec.endpoints],
-                model=spec.model,
-                api_key=self._api_key(spec),
-                mode=spec.mode,
-                grammar=spec.grammar,
-                price=self._price(spec, local=False),
-                temperature=spec.temperature,
-                max_tokens=spec.max_tokens,
-                timeout_s=spec.timeout_s,
-                connect_timeout_s=spec.connect_timeout_s,
-                cooldown_s=spec.cooldown_s,
-            )
-        if isinstance(spec, ReplaySpec):
-            from agent.arms.replay import ReplayArm
-
-            return ReplayArm(
-                name,
-                responses=(
-                    {hub: Path(p).expanduser() for hub, p in spec.responses.items()}
-                    if spec.responses is not None
-                    else None
-                ),
-                recordings=[Path(p).expanduser() for p in spec.recordings],
-                latency_s=spec.latency_s,
-                price=spec.price or Price(),
-            )
-        assert isinstance(spec, MoASpec)
-        return self._build_moa(name, spec)
-
-    def _api_key(self, spec: OpenAISpec) -> SecretStr | None:
-        if spec.api_key_env:
-            value = os.environ.get(spec.api_key_env)
-            if not value:
-                raise ConfigError(f"the API key variable {spec.api_key_env} is not set")
-            return SecretStr(value)
-        return self.settings.openai_api_key
-
-    def _build_moa(self, name: str, spec: MoASpec) -> Arm:
-        from agent.arms.moa import MoAArm, Proposer
-
-        proposers = []
-        for item in spec.proposers:
-            arm_name, _, temperature = item.partition("@")
-            try:
-                temp = float(temperature) if temperature else None
-            except ValueError as exc:
-                raise ConfigError(
-                    f"{name}: bad proposer {item!r} (want arm or arm@temperature)"
-                ) from exc
-            proposers.append(Proposer(self.get(arm_name), temp))
-        aggregator = self.get(spec.aggregator) if spec.aggregator else None
-        return MoAArm(
-            name,
-            proposers,
-            mode=spec.mode,
-            aggregator=aggregator,
-            layers=spec.layers,
-            price=spec.price,
-        )
+def open_router(settings: Settings, config: PoolConfig, *, extra: Sequence[str] = ()) -> Router:
+    """The router of `settings`' data dir over the pool's routed arms (plus `extra`, arms
+    a program brings), with the pool's policy, parameters, reward weights and scale: the
+    one place a service `Router` is built."""
+    return Router(
+        list(dict.fromkeys([*config.routed_arms(), *extra])),
+        settings.router_path,
+        policy=config.router.policy,
+        params=config.router.params,
+        weights=config.reward.weights(),
+        scale=config.reward.scale,
+        seed=config.router.seed,
+    )

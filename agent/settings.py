@@ -5,7 +5,6 @@ The names in DESIGN.md's table are an interface people and scripts rely on; keep
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -122,15 +121,15 @@ class Settings(BaseSettings):
             self.sandbox_torchhub_repos.split(","), self.sandbox_model_hosts.split(",")
         )
 
-    @cached_property
+    @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.db"
 
-    @cached_property
+    @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 
-    @cached_property
+    @property
     def config_path(self) -> Path | None:
         """`TOOLROUTE_CONFIG`, else `toolroute.toml` in the data dir if present."""
         if self.config is not None:
@@ -138,11 +137,11 @@ class Settings(BaseSettings):
         default = self.data_dir / "toolroute.toml"
         return default if default.is_file() else None
 
-    @cached_property
+    @property
     def router_path(self) -> Path:
         return self.data_dir / "router.db"
 
-    @cached_property
+    @property
     def tasks_database_url(self) -> str:
         """The task database: SQLite in the data dir unless `TOOLROUTE_DATABASE_URL` names
         another (a `sqlite:///PATH` file, or PostgreSQL shared by several instances)."""
@@ -151,6 +150,18 @@ class Settings(BaseSettings):
         if self.database_url is None:
             return f"sqlite:///{self.data_dir / 'tasks.db'}"
         return database_url(self.database_url).render_as_string(hide_password=False)
+
+    def scratch(self, directory: Path) -> Settings:
+        """Settings for a private working directory (an evaluation's router state, a
+        benchmark's tasks): every path derives from `directory`, tasks go to SQLite there
+        (never the real database), and the configuration and assembled models are shared."""
+        directory.mkdir(parents=True, exist_ok=True)
+        models, link = self.data_dir / "models", directory / "models"
+        if models.is_dir() and not link.exists():
+            link.symlink_to(models.resolve(), target_is_directory=True)
+        return self.model_copy(
+            update={"data_dir": directory, "database_url": None, "config": self.config_path}
+        )
 
     def retriever_config(self) -> RetrieverConfig:
         return RetrieverConfig(index_type=self.index_type, fusion=self.fusion)

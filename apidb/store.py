@@ -97,7 +97,7 @@ class CatalogStore:
     # ----------------------------------------------------------------- reads
 
     def get(self, doc_id: str) -> APIDoc:
-        with self._lock:
+        with self._reading():
             row = self._conn.execute("SELECT body FROM docs WHERE id = ?", (doc_id,)).fetchone()
         doc = None if row is None else _read(doc_id, row[0])
         if doc is None:
@@ -107,7 +107,7 @@ class CatalogStore:
     def get_many(self, doc_ids: Iterable[str]) -> dict[str, APIDoc]:
         ids = list(dict.fromkeys(doc_ids))
         found: dict[str, APIDoc] = {}
-        with self._lock:
+        with self._reading():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -121,7 +121,7 @@ class CatalogStore:
         return found
 
     def __contains__(self, doc_id: object) -> bool:
-        with self._lock:
+        with self._reading():
             row = self._conn.execute("SELECT 1 FROM docs WHERE id = ?", (doc_id,)).fetchone()
         return row is not None
 
@@ -157,7 +157,7 @@ class CatalogStore:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
-        with self._lock:
+        with self._reading():
             rows = self._conn.execute(query, params).fetchall()
         for doc_id, body in rows:
             doc = _read(doc_id, body)
@@ -165,7 +165,7 @@ class CatalogStore:
                 yield doc
 
     def count(self, *, hub: str | None = None) -> int:
-        with self._lock:
+        with self._reading():
             if hub is None:
                 row = self._conn.execute("SELECT count(*) FROM docs").fetchone()
             else:
@@ -175,7 +175,7 @@ class CatalogStore:
         return int(row[0])
 
     def hubs(self) -> dict[str, int]:
-        with self._lock:
+        with self._reading():
             rows = self._conn.execute(
                 "SELECT hub, count(*) FROM docs GROUP BY hub ORDER BY hub"
             ).fetchall()
@@ -184,12 +184,12 @@ class CatalogStore:
     # ----------------------------------------------------------------- change log
 
     def last_seq(self) -> int:
-        with self._lock:
+        with self._reading():
             row = self._conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
         return int(row[0])
 
     def changes_since(self, seq: int) -> list[Change]:
-        with self._lock:
+        with self._reading():
             rows = self._conn.execute(
                 "SELECT seq, doc_id, op, version FROM changes WHERE seq > ? ORDER BY seq", (seq,)
             ).fetchall()
@@ -249,7 +249,7 @@ class CatalogStore:
     # ----------------------------------------------------------------- metadata
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
+        with self._reading():
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -264,8 +264,18 @@ class CatalogStore:
     # ----------------------------------------------------------------- internals
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self) -> Iterator[None]:
+        """The connection's lock, and SQLite's errors as `CatalogError` (the one boundary
+        where they are translated: a locked or broken file is not a bug in the caller)."""
         with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise CatalogError(f"the catalog database {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._reading():
             conn = self._conn
             # IMMEDIATE takes the write lock up front, so two processes importing at once
             # serialise instead of failing half-way with "database is locked".

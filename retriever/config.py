@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from retriever.dense import IndexType
-
+IndexType = Literal["flat", "hnsw"]
 FusionMethod = Literal["weighted", "rrf"]
 SearchMode = Literal["hybrid", "bm25", "dense"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "bm25", "dense")

@@ -8,15 +8,15 @@ until the index is compacted by a rebuild.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from retriever.config import IndexType
 from retriever.embedder import Vectors
 from retriever.errors import IndexStateError
 
-IndexType = Literal["flat", "hnsw"]
 Keys = npt.NDArray[np.int64]
 _HNSW_NEIGHBOURS = 32
 

@@ -12,7 +12,15 @@ from router.errors import (
     UnknownPolicyError,
 )
 from router.policies import Policy, RouteContext
-from router.registry import DEFAULT_POLICY, POLICIES, POLICY_NAMES, make_policy
+from router.registry import (
+    DEFAULT_POLICY,
+    POLICIES,
+    POLICY_NAMES,
+    PolicyName,
+    make_policy,
+    parse_policy,
+    valid_policy_names,
+)
 from router.reward import RewardScale, RewardWeights, normalised, reward
 from router.router import Router, Selection
 
@@ -25,6 +33,7 @@ __all__ = [
     "EndpointPool",
     "Policy",
     "PolicyConfigError",
+    "PolicyName",
     "PolicyStateError",
     "RewardScale",
     "RewardWeights",
@@ -35,5 +44,7 @@ __all__ = [
     "UnknownPolicyError",
     "make_policy",
     "normalised",
+    "parse_policy",
     "reward",
+    "valid_policy_names",
 ]

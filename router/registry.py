@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from router.errors import PolicyConfigError, UnknownPolicyError
@@ -38,15 +39,55 @@ POLICY_NAMES: tuple[str, ...] = (*POLICIES, "fixed:<arm>")
 DEFAULT_POLICY = "thompson"
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyName:
+    """A parsed policy name: a registered policy, or `fixed` with the one arm it pins."""
+
+    policy: str
+    arm: str | None = None
+
+    @classmethod
+    def fixed(cls, arm: str) -> PolicyName:
+        return cls(_FIXED, arm)
+
+    def __str__(self) -> str:
+        return f"{_FIXED}:{self.arm}" if self.arm is not None else self.policy
+
+
+_FIXED = "fixed"
+
+
+def parse_policy(name: str, arms: Sequence[str] | None = None) -> PolicyName:
+    """The one reading of a policy name (`thompson`, `fixed:template`, ...). With `arms`,
+    a fixed policy must name one of them. Unknown names raise `UnknownPolicyError`, which
+    lists the valid ones."""
+    prefix, colon, arm = name.partition(":")
+    if colon and prefix == _FIXED:
+        if arms is not None and arm not in arms:
+            raise UnknownPolicyError(name, valid_policy_names(arms))
+        if not arm:
+            raise UnknownPolicyError(name, POLICY_NAMES)
+        return PolicyName.fixed(arm)
+    if name not in POLICIES:
+        raise UnknownPolicyError(
+            name, valid_policy_names(arms) if arms is not None else POLICY_NAMES
+        )
+    return PolicyName(name)
+
+
+def valid_policy_names(arms: Sequence[str]) -> list[str]:
+    """Every name `parse_policy` accepts for these arms."""
+    return [*POLICIES, *(str(PolicyName.fixed(arm)) for arm in arms)]
+
+
 def make_policy(
     name: str, arms: Sequence[str], *, dim: int, seed: int | None = None, **params: Any
 ) -> Policy:
     """A fresh policy. `dim` is the context feature length (used by linucb only)."""
-    if name.startswith("fixed:"):
-        return FixedPolicy(arms, arm=name.removeprefix("fixed:"), seed=seed)
-    cls = POLICIES.get(name)
-    if cls is None:
-        raise UnknownPolicyError(name, POLICY_NAMES)
+    parsed = parse_policy(name)
+    if parsed.arm is not None:
+        return FixedPolicy(arms, arm=parsed.arm, seed=seed)
+    cls = POLICIES[parsed.policy]
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "arms", "seed", "dim"}
     unknown = set(params) - accepted
     if unknown:
@@ -63,11 +104,4 @@ def make_policy(
 
 
 def validate_policy_name(name: str, arms: Sequence[str]) -> str:
-    if name.startswith("fixed:"):
-        arm = name.removeprefix("fixed:")
-        if arm not in arms:
-            raise UnknownPolicyError(name, [f"fixed:{a}" for a in arms] + list(POLICIES))
-        return name
-    if name not in POLICIES:
-        raise UnknownPolicyError(name, POLICY_NAMES)
-    return name
+    return str(parse_policy(name, arms))

@@ -25,10 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from router.errors import PolicyConfigError, PolicyStateError
+from router.errors import PolicyConfigError, PolicyStateError, UnknownPolicyError
 from router.features import FEATURE_DIM, FeatureBuilder
 from router.policies import Policy, RouteContext
-from router.registry import DEFAULT_POLICY, POLICIES, make_policy, validate_policy_name
+from router.registry import (
+    DEFAULT_POLICY,
+    POLICIES,
+    make_policy,
+    parse_policy,
+    validate_policy_name,
+)
 from router.reward import RewardScale, RewardWeights, normalised, reward
 
 logger = logging.getLogger("toolroute.router")
@@ -269,7 +275,7 @@ class Router:
         )
 
     def _policy(self, name: str) -> Policy:
-        if name.startswith("fixed:"):
+        if parse_policy(name).arm is not None:
             return make_policy(name, self.arms, dim=FEATURE_DIM, seed=self.seed)
         return self._policies[name]
 
@@ -323,7 +329,9 @@ class Router:
         except ValueError as exc:
             logger.warning("stored reward weights are invalid (%s); using the defaults", exc)
             self._weights = RewardWeights()
-        if self._active not in POLICIES and not self._active.startswith("fixed:"):
+        try:
+            parse_policy(self._active, self.arms)
+        except UnknownPolicyError:
             logger.warning("stored policy %r is unknown; using %s", self._active, DEFAULT_POLICY)
             self._active = DEFAULT_POLICY
         stored = dict(self._conn.execute("SELECT name, state FROM policy_state").fetchall())

@@ -50,10 +50,7 @@ class _RemoteObserver:
             shared.retriever_config(),
         )
         # Its own scratch state: actors never learn, and must not share a router file.
-        scratch = Path(tempfile.mkdtemp(prefix="toolroute-ray-"))
-        if (shared.data_dir / "models").is_dir():
-            (scratch / "models").symlink_to(shared.data_dir / "models", target_is_directory=True)
-        local = shared.model_copy(update={"data_dir": scratch, "database_url": None})
+        local = shared.scratch(Path(tempfile.mkdtemp(prefix="toolroute-ray-")))
         self.pipeline = Pipeline.open(
             local, retriever=retriever, pool_config=PoolConfig.model_validate(pool)
         )

@@ -201,8 +201,7 @@ class Evaluator:
         (out / "run.json").write_text(json.dumps(self.run_info(), indent=2) + "\n")
         state = out / "state"
         state.mkdir(exist_ok=True)
-        _share_models(self.settings.data_dir, state)
-        eval_settings = self.settings.model_copy(update={"data_dir": state, "database_url": None})
+        eval_settings = self.settings.scratch(state)
         with Pipeline.open(
             eval_settings, retriever=self.retriever, pool_config=self.pool_config
         ) as pipeline:
@@ -430,12 +429,6 @@ def _completed_ids(path: Path) -> set[int]:
         with path.open("r+b") as sink:
             sink.truncate(good)
     return done
-
-
-def _share_models(data_dir: Path, state: Path) -> None:
-    models, link = data_dir / "models", state / "models"
-    if models.is_dir() and not link.exists():
-        link.symlink_to(models, target_is_directory=True)
 
 
 def _clear_state(state: Path) -> None:

@@ -29,18 +29,20 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from agent.apicall import APICall, Expression
-from agent.errors import SandboxBusyError, SandboxUnavailableError
+from agent.errors import (
+    GuardRefusal,
+    HttpFailure,
+    HttpTimeout,
+    InvalidCallError,
+    SandboxBusyError,
+    SandboxUnavailableError,
+)
 from agent.executor import Execution, ExecutionStatus
 from agent.resolve import CallResolver, callable_name
 from agent.sandbox import policy, protocol
-from agent.sandbox.http import (
-    GuardRefusal,
-    HttpCaller,
-    HttpFailure,
-    HttpTimeout,
-    SSRFGuard,
-)
-from agent.sandbox.isolation import RawRun, Sandbox, SandboxLimits, SandboxMode, site_packages
+from agent.sandbox.http import HttpCaller, SSRFGuard
+from agent.sandbox.isolation import Sandbox, SandboxMode, site_packages
+from agent.sandbox.process import RawRun, SandboxLimits
 from agent.sandbox.provenance import CodeOrigins
 from agent.sandbox.signatures import FREE_NAME_PATHS, SIGNATURES, SIMULATED_LIBRARIES
 from apidb import APIDoc
@@ -285,7 +287,7 @@ class SandboxExecutor:
             return self._result("timeout", str(exc), trace)
         except HttpFailure as exc:
             return self._result("infra_error", str(exc), trace)
-        except ValueError as exc:
+        except InvalidCallError as exc:
             return self._result("invalid_call", str(exc), trace)
         trace.append({"http_status": response.status_code, "url": response.url})
         status: ExecutionStatus = "ok" if 200 <= response.status_code < 300 else "api_error"

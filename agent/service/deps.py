@@ -10,8 +10,8 @@ import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from agent.errors import DrainingError, QueueFullError
 from agent.service.auth import LOCAL_CALLER, ApiKey
-from agent.service.limits import DrainingError, QueueFullError
 from agent.service.state import ServiceState
 
 T = TypeVar("T")

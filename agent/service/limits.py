@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from agent.errors import DrainingError, QueueFullError
+
 
 class RateLimiter:
     """A token bucket per caller: `rate` requests a second, bursts up to `burst`."""
@@ -63,16 +65,6 @@ class RateLimiter:
         for caller, (_, at) in list(self._buckets.items()):
             if now - at >= refill_s:
                 del self._buckets[caller]
-
-
-class QueueFullError(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"the task queue is full; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
-
-
-class DrainingError(Exception):
-    """The service is shutting down and takes no new tasks."""
 
 
 class Admission:

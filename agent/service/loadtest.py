@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from agent.errors import LoadTestError
 from agent.tasks import TaskStore
 
 BENCH_KEY = "bench-key"
@@ -83,10 +84,6 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout))
 end
 """
-
-
-class LoadTestError(RuntimeError):
-    pass
 
 
 @dataclass

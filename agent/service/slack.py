@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from agent.errors import AgentError
-from agent.service.limits import DrainingError, QueueFullError
+from agent.errors import TOOLROUTE_ERRORS, DrainingError, QueueFullError
 
 if TYPE_CHECKING:
     from slack_bolt import App, BoltResponse
@@ -128,7 +127,7 @@ class SlackBot:
             recorded = self.state.pipeline.feedback(
                 task_id, score, source=f"slack:{user}", owner="slack"
             )
-        except AgentError as exc:
+        except TOOLROUTE_ERRORS as exc:
             client.chat_postEphemeral(channel=channel, user=user, text=f"Not recorded: {exc}")
             return
         if recorded:
@@ -149,7 +148,7 @@ class SlackBot:
             return
         try:
             task = self.state.run_admitted(lambda: self.state.run_pipeline(query, owner="slack"))
-        except AgentError as exc:  # a bad request, said plainly in the thread
+        except TOOLROUTE_ERRORS as exc:  # a bad request, said plainly in the thread
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Error: {exc}")
             return
         text, blocks = render_task(task)

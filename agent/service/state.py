@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from agent.service.slack import SlackBot
     from agent.settings import Settings
     from agent.toolset import ToolsetCache
+    from retriever.sync import ChangeFollower
 
 log = logging.getLogger("toolroute.service")
 T = TypeVar("T")
@@ -46,6 +47,8 @@ class ServiceState:
     toolsets: ToolsetCache
     catalog: CatalogWriter
     slack: SlackBot | None = None
+    # Applies other processes' catalog changes (a CLI import) to the index in the background.
+    follower: ChangeFollower | None = None
     # Bounds worker threads to the admission's worker count; made inside the event loop.
     worker_limiter: CapacityLimiter | None = None
     started_at: float = field(default_factory=time.time)
@@ -85,6 +88,7 @@ class ServiceState:
             toolsets=ToolsetCache(pipeline.retriever.embedder, pipeline.retriever.config),
             catalog=CatalogWriter(pipeline.store, settings.code_origins(), pipeline.retriever),
         )
+        state.follower = pipeline.retriever.follow()
         if settings.slack_enabled:
             from agent.service.slack import SlackBot
 
@@ -125,5 +129,7 @@ class ServiceState:
             self.admission.drain(5.0)  # killed runs end at once and their tasks are stored
         if self.slack is not None:
             self.slack.close()
+        if self.follower is not None:
+            self.follower.stop()
         self.toolsets.close()
         self.pipeline.close()

@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
+from agent.arms.registry import arm_types
 from agent.errors import ConfigError, UnknownArmError
-from agent.pool import ARM_TYPES, ArmPool, PoolConfig, load_pool
+from agent.pool import ArmPool, PoolConfig, load_pool
 from agent.settings import Settings
 
 
@@ -66,7 +67,7 @@ routed = false
 latency_s = 0.5
 """
     config = load_pool(settings_with(tmp_path, toml))
-    assert {spec.type for spec in config.arms.values()} == set(ARM_TYPES)
+    assert {spec.type for spec in config.arms.values()} == set(arm_types())
     assert config.routed_arms() == ["t", "g", "r", "mix"]
     assert config.reward.weights().cost == 0.5 and config.reward.scale.cost_ref_usd == 0.01
     assert config.router.params == {"sla": {"beta": 0.05}}
@@ -191,3 +192,63 @@ def test_concurrent_first_use_builds_an_arm_once_without_a_false_cycle(tmp_path:
     for t in threads:
         t.join()
     assert built == ["template"] and len(results) == 4 and len({id(r) for r in results}) == 1
+
+
+def test_an_unknown_arm_type_lists_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'gpt9' is not an arm type; valid types: template"):
+        load_pool(settings_with(tmp_path, '[arms.x]\ntype = "gpt9"\n'))
+    with pytest.raises(ConfigError, match=r"arms.g.temperature: Input should be greater"):
+        load_pool(settings_with(tmp_path, '[arms.g]\ntype = "llamacpp"\ntemperature = -1\n'))
+
+
+class _EntryPoint:
+    def __init__(self, name: str, value: object) -> None:
+        self.name, self.value, self._loaded = name, f"plugin:{name}", value
+
+    def load(self) -> object:
+        if isinstance(self._loaded, Exception):
+            raise self._loaded
+        return self._loaded
+
+
+def test_third_party_arm_types_come_from_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.arms import registry
+    from agent.arms.specs import ArmSpec
+    from tests.fakes import FakeArm
+
+    class EchoSpec(ArmSpec):
+        type: str = "echo"
+        text: str = "pipeline('x')"
+
+    plugin = registry.ArmType(
+        "echo", EchoSpec, lambda name, spec, ctx: FakeArm(name, default=spec.text)
+    )
+    needs_missing = registry.ArmType(
+        "ghost", EchoSpec, lambda name, spec, ctx: FakeArm(name), {"no_such_module_x": "ghost-pkg"}
+    )
+    points = [
+        _EntryPoint("echo", plugin),
+        _EntryPoint("ghost", needs_missing),
+        _EntryPoint("broken", ImportError("boom")),
+        _EntryPoint("template", plugin),  # may not replace a built-in
+    ]
+    monkeypatch.setattr(registry, "entry_points", lambda group: points)
+    registry.arm_types.cache_clear()
+    try:
+        assert list(registry.arm_types()) == [
+            *(t.name for t in registry.BUILTIN_TYPES),
+            "echo",
+            "ghost",
+        ]
+        settings = settings_with(tmp_path, '[arms.e]\ntype = "echo"\ntext = "hello()"\n')
+        pool = ArmPool(load_pool(settings), settings)
+        pool.check()
+        echo = pool.get("e")
+        assert isinstance(echo, FakeArm) and echo.default == "hello()"
+        ghost = settings_with(tmp_path, '[arms.g]\ntype = "ghost"\n')
+        with pytest.raises(ConfigError, match="ghost-pkg"):
+            ArmPool(load_pool(ghost), ghost).check()
+    finally:
+        registry.arm_types.cache_clear()

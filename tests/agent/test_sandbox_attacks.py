@@ -261,11 +261,11 @@ def test_a_subverted_code_process_cannot_forge_the_verdict(
 def test_a_judge_that_never_reports_is_blocked_not_an_exception(
     executor: SandboxExecutor, resolver: CallResolver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.sandbox import isolation
+    from agent.sandbox import process
 
     real_run = executor.sandbox.run
 
-    def without_guards(job: Any, limits: Any = None) -> isolation.RawRun:
+    def without_guards(job: Any, limits: Any = None) -> process.RawRun:
         killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
         return real_run({**job, "code": killer, "python_guards": False}, limits)
 

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 from agent.errors import SandboxUnavailableError
-from agent.sandbox import isolation
-from agent.sandbox.isolation import RawRun, Sandbox, SandboxLimits, compiled_runner
+from agent.sandbox import binaries
+from agent.sandbox.isolation import Sandbox, compiled_runner
+from agent.sandbox.process import RawRun, SandboxLimits
 from agent.sandbox.protocol import make_job
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -342,13 +343,13 @@ def test_reachable_by_others_checks_every_directory_above_and_the_run_bit() -> N
         script = top / "open" / "tool"
         script.write_text("#!/bin/sh\n")
         script.chmod(0o644)
-        assert isolation._reachable_by_others(script)
-        assert not isolation._reachable_by_others(script, run=True)
+        assert binaries.reachable_by_others(script)
+        assert not binaries.reachable_by_others(script, run=True)
         script.chmod(0o755)
-        assert isolation._reachable_by_others(script, run=True)
+        assert binaries.reachable_by_others(script, run=True)
         (top / "open").chmod(0o700)
-        assert not isolation._reachable_by_others(script, run=True)
-        assert not isolation._reachable_by_others(top / "missing")
+        assert not binaries.reachable_by_others(script, run=True)
+        assert not binaries.reachable_by_others(top / "missing")
     finally:
         (top / "open").chmod(0o755)
         shutil.rmtree(top)
@@ -363,22 +364,22 @@ as_root = pytest.mark.skipif(
 def test_a_bwrap_out_of_the_sandbox_uids_reach_runs_from_a_reachable_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    installed = isolation._installed_bwrap()
+    installed = binaries.installed_bwrap()
     root = installed.parent.parent.parent
     private = tmp_path / "private"
-    for source in [installed, *isolation._bundled_libraries(installed)]:
+    for source in [installed, *binaries.bundled_libraries(installed)]:
         target = private / source.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
     private.chmod(0o700)
     hidden = private / installed.relative_to(root)
-    assert not isolation._reachable_by_others(hidden)
-    monkeypatch.setattr(isolation, "_installed_bwrap", lambda: hidden)
+    assert not binaries.reachable_by_others(hidden)
+    monkeypatch.setattr(binaries, "installed_bwrap", lambda: hidden)
 
     box = Sandbox("bwrap", SandboxLimits(timeout_s=5))
     box.check()  # the probe is a real run
     copy = Path(box._bwrap())
-    assert copy != hidden and isolation._reachable_by_others(copy)
+    assert copy != hidden and binaries.reachable_by_others(copy)
     assert copy.stat().st_uid == 0 and not copy.stat().st_mode & 0o022  # nobody can swap it
     run = box.run(make_job("print(6 * 7)"))
     assert outcome(run) == "completed", run.stderr
@@ -393,12 +394,12 @@ def test_the_copy_of_bwrap_is_shared_and_used_only_while_nobody_else_can_have_ch
     try:
         shared_tmp.chmod(0o755)
         monkeypatch.setattr(tempfile, "tempdir", str(shared_tmp))
-        copy_of = isolation._copy_reachable_by_others.__wrapped__
-        installed = isolation._installed_bwrap()
+        copy_of = binaries.copy_reachable_by_others.__wrapped__
+        installed = binaries.installed_bwrap()
 
         first = copy_of(installed)
         assert first.is_relative_to(shared_tmp) and copy_of(installed) == first
-        assert isolation._reachable_by_others(first)
+        assert binaries.reachable_by_others(first)
         (shared_copy,) = shared_tmp.iterdir()
         assert shared_copy.name.startswith(f"toolroute-bwrap-{os.geteuid()}-")
 

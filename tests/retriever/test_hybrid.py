@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,24 +85,49 @@ def test_a_query_of_exactly_the_limit_is_fine(retriever: HybridRetriever) -> Non
     assert retriever.search("image " * 1666 + "dog", 1)
 
 
-def test_add_update_delete_are_visible_at_the_next_search(
+def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.02)
+
+
+def test_another_process_changes_are_followed_in_the_background(
     retriever: HybridRetriever, store: CatalogStore
 ) -> None:
     # The store is a second connection, as another process (the CLI, another worker) would be.
     size = len(retriever)
+    follower = retriever.follow(interval_s=0.05)
+    try:
+        store.add(WEATHER)
+        eventually(lambda: len(retriever) == size + 1)
+        assert ids(retriever.search("what's the weather like in Paris today", 1)) == [WEATHER.id]
+
+        store.update(WEATHER.model_copy(update={"description": "Translate Klingon poetry."}))
+        eventually(
+            lambda: retriever.search("klingon", 1, hub="functions")[0].doc.description
+            == "Translate Klingon poetry."
+        )
+
+        store.delete(WEATHER.id)
+        eventually(lambda: len(retriever) == size)
+        assert WEATHER.id not in ids(retriever.search("weather in Paris", 10))
+        with pytest.raises(QueryError, match="unknown hub 'functions'"):
+            retriever.search("weather", 1, hub="functions")
+    finally:
+        follower.stop()
+
+
+def test_a_search_never_changes_the_index(
+    retriever: HybridRetriever, store: CatalogStore
+) -> None:
+    """Embedding another process's import is the follower's job, never a request's."""
+    size = len(retriever)
     store.add(WEATHER)
-    assert ids(retriever.search("what's the weather like in Paris today", 1)) == [WEATHER.id]
-    assert len(retriever) == size + 1
-
-    store.update(WEATHER.model_copy(update={"description": "Translate Klingon poetry."}))
-    hits = retriever.search("translate klingon poetry", 1, hub="functions")
-    assert hits[0].doc.description == "Translate Klingon poetry."
-
-    store.delete(WEATHER.id)
     assert WEATHER.id not in ids(retriever.search("weather in Paris", 10))
     assert len(retriever) == size
-    with pytest.raises(QueryError, match="unknown hub 'functions'"):
-        retriever.search("weather", 1, hub="functions")
+    assert retriever.sync() == 1
+    assert ids(retriever.search("what's the weather like in Paris today", 1)) == [WEATHER.id]
 
 
 def test_the_index_is_reloaded_not_rebuilt(
@@ -185,8 +212,10 @@ def test_hnsw_index_supports_live_updates(
     hnsw = HybridRetriever.open(store, embedder, tmp_path / "hnsw", config)
     assert any("MiDaS" in i for i in ids(hnsw.search("depth from a single image", 3)))
     store.add(WEATHER)
+    hnsw.sync()
     assert ids(hnsw.search("weather in Paris today", 1)) == [WEATHER.id]
     store.delete(WEATHER.id)
+    hnsw.sync()
     assert WEATHER.id not in ids(hnsw.search("weather in Paris today", 5))
     reopened = HybridRetriever.open(store, embedder, tmp_path / "hnsw", config)
     assert WEATHER.id not in ids(reopened.search("weather in Paris today", 5))
@@ -206,8 +235,10 @@ def test_an_empty_catalog_returns_no_hits(
         retriever = HybridRetriever.open(empty, embedder, tmp_path / "index")
         assert retriever.search("anything", 5) == []
         empty.add(WEATHER)
+        retriever.sync()
         assert ids(retriever.search("weather", 5)) == [WEATHER.id]
         empty.delete(WEATHER.id)
+        retriever.sync()
         assert retriever.search("weather", 5) == []
 
 
@@ -248,8 +279,8 @@ def test_hnsw_compaction_copies_vectors_instead_of_re_embedding(
     counting.texts = 0
     assert hnsw.sync() == len(doomed)
     assert counting.texts == 0  # compaction embedded nothing
-    assert hnsw._dense.removed == set()  # and it did compact
-    assert len(hnsw._dense) == len(hnsw) == store.count()
+    assert hnsw._state.dense.removed == set()  # and it did compact
+    assert len(hnsw._state.dense) == len(hnsw) == store.count()
     after = hnsw.search("depth from a single image", 3, hub="torchhub")
     assert ids(after) == ids(before)
     assert not set(doomed) & set(ids(hnsw.search("text feature extraction", 20)))

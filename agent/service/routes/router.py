@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from agent.service.deps import AdminDep, CallerDep, StateDep
 from agent.service.schemas import RouterPublic, RouterUpdate, error_responses
-from router import POLICIES
+from router import valid_policy_names
 
 router = APIRouter(prefix="/v1/router", tags=["router"])
 _ERRORS = error_responses(401, 422, 429)
@@ -15,7 +15,7 @@ _ERRORS = error_responses(401, 422, 429)
 def _public(state: StateDep) -> RouterPublic:
     stats = state.pipeline.router.stats()
     arms = state.pipeline.router.arms
-    names = [*POLICIES, *(f"fixed:{arm}" for arm in arms)]
+    names = valid_policy_names(arms)
     return RouterPublic.model_validate({**stats, "policies": names})
 
 
