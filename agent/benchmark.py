@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.jsontypes import JSONObject
 from agent.pipeline import Pipeline
 from agent.pool import load_pool
 from agent.settings import Settings
@@ -89,13 +90,13 @@ def run_ask_benchmark(
                 tasks.append((question, pipeline.run(question.text, arm=arm, hub=hub)))
                 if progress:
                     progress()
-    latencies = [t["latency_ms"] for _, t in tasks]
-    generate = [t["timings"].get("generate_ms", 0.0) for _, t in tasks]
+    latencies = [t.latency_ms for _, t in tasks]
+    generate = [t.timings.get("generate_ms", 0.0) for _, t in tasks]
     n = len(tasks)
-    parsed = sum(t["parse_error"] is None and t["generation"] is not None for _, t in tasks)
-    resolved = sum(t["api_id"] is not None for _, t in tasks)
-    ok = sum((t["execution"] or {}).get("status") == "ok" for _, t in tasks)
-    exact = sum(t["api_id"] is not None and t["api_id"] in gold.gold_ids(q) for q, t in tasks)
+    parsed = sum(t.parse_error is None and t.generation is not None for _, t in tasks)
+    resolved = sum(t.api_id is not None for _, t in tasks)
+    ok = sum(t.status == "ok" for _, t in tasks)
+    exact = sum(t.api_id is not None and t.api_id in gold.gold_ids(q) for q, t in tasks)
     return AskFigures(
         arm=arm,
         n=n,
@@ -107,9 +108,9 @@ def run_ask_benchmark(
         hallucination=1 - resolved / n,
         ok=ok / n,
         exact_api=exact / n,
-        tokens_in_mean=statistics.fmean(t["tokens"]["in"] for _, t in tasks),
-        tokens_out_mean=statistics.fmean(t["tokens"]["out"] for _, t in tasks),
-        cost_per_1k_requests=1000 * statistics.fmean(t["cost"] for _, t in tasks),
+        tokens_in_mean=statistics.fmean(t.tokens.in_ for _, t in tasks),
+        tokens_out_mean=statistics.fmean(t.tokens.out for _, t in tasks),
+        cost_per_1k_requests=1000 * statistics.fmean(t.cost for _, t in tasks),
     )
 
 
@@ -163,7 +164,7 @@ def run_sandbox_benchmark(
     runs: int = 200,
     gold: bool = True,
     progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> JSONObject:
     """Sandbox overhead, concurrency and how many catalog calls simulate to themselves.
 
     - `overhead`: `runs` sequential simulated runs of one trivial call, end to end
@@ -181,7 +182,7 @@ def run_sandbox_benchmark(
     resolver = CallResolver(docs)
     executor = SandboxExecutor.from_settings(settings)
     executor.sandbox.check()
-    figures: dict[str, Any] = {"sandbox": executor.sandbox.describe()}
+    figures: JSONObject = {"sandbox": executor.sandbox.describe()}
 
     seconds: list[float] = []
     statuses: Counter[str] = Counter()
@@ -216,7 +217,7 @@ def run_sandbox_benchmark(
 
 def _gold_share(
     executor: Any, resolver: Any, docs: list[APIDoc], progress: Callable[[int], None] | None
-) -> dict[str, Any]:
+) -> JSONObject:
     from concurrent.futures import ThreadPoolExecutor
 
     python_docs = [d for d in docs if d.kind == "python"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from agent.apicall import APICall
+from agent.jsontypes import JSONObject
 
 if TYPE_CHECKING:
     from agent.resolve import CallResolver
@@ -39,7 +40,7 @@ class Execution:
 
     status: ExecutionStatus
     output: str = ""
-    trace: list[dict[str, Any]] = field(default_factory=list)
+    trace: list[JSONObject] = field(default_factory=list)
     executor: str = ""
 
     @property
@@ -50,7 +51,7 @@ class Execution:
     def trains_router(self) -> bool:
         return self.status != "infra_error"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {
             "status": self.status,
             "output": self.output[:MAX_OUTPUT_CHARS],

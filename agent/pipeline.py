@@ -1,8 +1,18 @@
-"""`Pipeline`: retrieve → route → generate → execute → reward → learn → store.
+"""`Pipeline`: retrieve → route → generate → execute, then learn and store.
 
-    from agent import Pipeline
+    from agent import Pipeline, TaskRequest
     with Pipeline.open(Settings()) as pipeline:
-        result = pipeline.run("summarize a news article")
+        task = pipeline.run(TaskRequest("summarize a news article"))
+
+Two steps, kept apart so that every entry point shares them:
+
+- `answer(request)` retrieves, asks the router for a ranking (without teaching it),
+  generates with the first arm that can answer, and executes the call. It changes no
+  state (the sandbox run aside): the evaluator asks every arm for its answer this way;
+- `run(request)` is `answer`, then `learn` (record the arms that could not answer, reward
+  the one that did), then the typed `TaskResult`, stored before it is returned. The REST
+  API, the OpenAI-compatible endpoint, the Slack bot, the CLI and the benchmarks all go
+  through `run`.
 
 Failures have defined outcomes rather than exceptions:
 - an arm that cannot answer (server down, timeout, model missing) is an infrastructure
@@ -12,30 +22,36 @@ Failures have defined outcomes rather than exceptions:
   and teaches the router that the arm was wrong;
 - when every arm fails, the task is stored with an `infra_error` execution and no reward.
 Bad requests (empty or huge queries, unknown arms, policies, hubs) raise before anything
-runs. Every task that ran is stored before `run` returns.
+runs.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.apicall import APICall, extract_code
 from agent.arms.base import Arm, Generation, GenerationRequest
-from agent.errors import (
-    ArmUnavailableError,
-    CallParseError,
-    ConfigError,
-    UnknownArmError,
-)
+from agent.errors import CallParseError, ConfigError, UnknownArmError
 from agent.executor import Execution, Executor, ValidationExecutor
 from agent.pool import ArmPool, PoolConfig, load_pool, open_router
 from agent.resolve import CallResolver, CatalogResolver
+from agent.routing import Failure, first_available, teach
+from agent.task import (
+    ExecutionRecord,
+    FallbackRecord,
+    GenerationRecord,
+    HitRecord,
+    ParsedCall,
+    RoutingRecord,
+    TaskContext,
+    TaskResult,
+    Tokens,
+)
 from agent.tasks import TaskStore
 from router import PolicyName, RewardWeights, RouteContext, Router, Selection
 
@@ -47,14 +63,53 @@ if TYPE_CHECKING:
     from apidb import CatalogStore
     from retriever import Hit, HybridRetriever
 
-logger = logging.getLogger("toolroute.pipeline")
 _VALIDATE_ONLY = ValidationExecutor()
 
 
-@dataclass
-class Attempt:
-    arm: str
-    error: str
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a caller asks for. `arm` pins an arm instead of routing; `toolset` (a client's
+    own tools) is the catalog for this request; `owner` is who asked (an API key id)."""
+
+    query: str
+    hub: str | None = None
+    k: int = 5
+    arm: str | None = None
+    policy: str | None = None
+    weights: RewardWeights | None = None
+    execute: bool = True
+    toolset: Toolset | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `Pipeline.answer` found out, before anyone learned from it."""
+
+    request: TaskRequest
+    hits: list[Hit]
+    context: RouteContext
+    selection: Selection
+    generation: Generation | None
+    failures: list[Failure]
+    call: APICall | None
+    parse_error: str | None
+    execution: Execution | None
+    timings: dict[str, float]
+    started: float
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def trains_router(self) -> bool:
+        """Whether this answer's outcome may teach the router. Not for a client's own
+        tools: they are validated, not executed, and validation is not the execution
+        success the reward is defined by."""
+        return (
+            self.request.toolset is None
+            and self.generation is not None
+            and self.execution is not None
+            and self.execution.trains_router
+        )
 
 
 class Pipeline:
@@ -85,7 +140,8 @@ class Pipeline:
         extra_arms: Mapping[str, Arm] | None = None,
         executor: Executor | None = None,
     ) -> Pipeline:
-        """Everything from settings: catalog, index (built if missing), arms, router, tasks."""
+        """Everything from settings: catalog, index (built if missing), arms (checked:
+        a missing library fails here, naming the fix), router, tasks."""
         from apidb import CatalogStore
         from apidb.bundled import seed_default_catalog
 
@@ -130,62 +186,52 @@ class Pipeline:
 
     # ----------------------------------------------------------------- the flow
 
-    def run(
-        self,
-        query: str,
-        *,
-        hub: str | None = None,
-        k: int = 5,
-        arm: str | None = None,
-        policy: str | None = None,
-        weights: RewardWeights | None = None,
-        execute: bool = True,
-        toolset: Toolset | None = None,
-        learn: bool = True,
-        store: bool = True,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        """One task, stored before it is returned.
+    def run(self, request: TaskRequest | str, **options: Any) -> TaskResult:
+        """One task: answer, learn, and the result, stored before it is returned.
+        `run("query", hub=..., arm=...)` is `run(TaskRequest("query", hub=..., arm=...))`."""
+        if isinstance(request, str):
+            request = TaskRequest(request, **options)
+        answer = self.answer(request)
+        task = self.result(answer, self.learn(answer))
+        self.tasks.save(task)  # stored before anyone sees the result
+        return task
 
-        `learn=False` leaves the router untouched: not taught, not asked for fallbacks (a
-        fixed `arm` answers alone), no failure recorded; `store=False` keeps the task out
-        of the task database. How the evaluator asks each arm for its own answer while it
-        routes and teaches the router itself, in question order.
-
-        With a `toolset` (a client's own tool definitions) those tools are the catalog for
-        this request. The client runs its own tools, so the call is validated against their
-        schemas but not executed, and the router is not taught: validation alone is not the
-        execution success its reward is defined by.
-        """
+    def answer(self, request: TaskRequest, *, fallbacks: bool = True) -> Answer:
+        """Retrieve, route, generate, execute; nothing learns. `fallbacks=False` with a
+        fixed arm asks that arm alone (the evaluator's counterfactual answers)."""
         started = time.perf_counter()
-        if arm is not None and arm not in self.pool.names:
-            raise UnknownArmError(arm, self.pool.names)
+        if request.arm is not None and request.arm not in self.pool.names:
+            raise UnknownArmError(request.arm, self.pool.names)
         timings: dict[str, float] = {}
 
         t = time.perf_counter()
-        hits, context = self.retrieve(query, hub=hub, k=k, toolset=toolset)
+        hits, context = self.retrieve(
+            request.query, hub=request.hub, k=request.k, toolset=request.toolset
+        )
         timings["retrieve_ms"] = _ms(t)
 
         t = time.perf_counter()
-        selection = self._select(context, arm, policy, fallbacks=learn)
+        selection = self._select(context, request.arm, request.policy, fallbacks=fallbacks)
         timings["route_ms"] = _ms(t)
 
         t = time.perf_counter()
         # One catalog snapshot for the whole request.
+        toolset = request.toolset
         resolver = toolset.resolver if toolset is not None else self.resolver.current()
-        request = GenerationRequest(query, hits, resolver=resolver)
-        generation, attempts = self._generate(selection, request, record=learn)
+        generation_request = GenerationRequest(request.query, hits, resolver=resolver)
+        served = first_available(
+            selection.ranking, lambda name: self.pool.get(name).generate(generation_request)
+        )
         timings["generate_ms"] = _ms(t)
 
-        call: APICall | None = None
-        parse_error: str | None = None
-        execution: Execution | None = None
-        reward: float | None = None
+        call, parse_error, execution = None, None, None
+        generation = served.value
         if generation is None:
-            execution = Execution("infra_error", "; ".join(f"{a.arm}: {a.error}" for a in attempts))
+            errors = "; ".join(f"{f.arm}: {f.error}" for f in served.failures)
+            execution = Execution("infra_error", errors)
         else:
             call, parse_error = _resolve(resolver, generation.text, hits)
-            if execute:
+            if request.execute:
                 t = time.perf_counter()
                 executor = self.executor if toolset is None else _VALIDATE_ONLY
                 execution = executor.execute(
@@ -196,36 +242,25 @@ class Pipeline:
                     preferred=[h.doc.id for h in hits],
                 )
                 timings["execute_ms"] = _ms(t)
-                learns = learn and toolset is None and execution.trains_router
-                if learns and generation.arm in self.router.arms:
-                    reward = self.router.update(
-                        generation.arm,
-                        context,
-                        accuracy=1.0 if execution.succeeded else 0.0,
-                        cost=generation.cost,
-                        latency_s=generation.latency_s,
-                        weights=weights,
-                    )
-        task = self._task(
-            query,
-            hub,
-            k,
-            hits,
-            selection,
-            generation,
-            attempts,
-            call,
-            parse_error,
-            execution,
-            reward,
-            context.features,
-            timings,
-            started,
+        return Answer(
+            request, hits, context, selection, generation, served.failures, call, parse_error,
+            execution, timings, started,
+        )  # fmt: skip
+
+    def learn(self, answer: Answer) -> float | None:
+        """Teach the router: the arms that could not answer, and the one that did."""
+        generation, execution = answer.generation, answer.execution
+        return teach(
+            self.router,
+            answer.context,
+            generation.arm if generation is not None else None,
+            answer.failures,
+            trains=answer.trains_router,
+            accuracy=1.0 if execution is not None and execution.succeeded else 0.0,
+            cost=generation.cost if generation is not None else 0.0,
+            latency_s=generation.latency_s if generation is not None else 0.0,
+            weights=answer.request.weights,
         )
-        task["owner"] = owner
-        if store:
-            self.tasks.save(task)  # stored before anyone sees the result
-        return task
 
     def retrieve(
         self, query: str, *, hub: str | None = None, k: int = 5, toolset: Toolset | None = None
@@ -244,74 +279,48 @@ class Pipeline:
         return hits, context
 
     def _select(
-        self, context: Any, arm: str | None, policy: str | None, *, fallbacks: bool = True
+        self, context: RouteContext, arm: str | None, policy: str | None, *, fallbacks: bool
     ) -> Selection:
-        routed = self.router.arms
         if arm is not None and not fallbacks:
             return Selection(arm, str(PolicyName.fixed(arm)), [arm], {})
         if arm is not None:
             others = [a for a in self.router.select(context, policy=policy).ranking if a != arm]
             return Selection(arm, str(PolicyName.fixed(arm)), [arm, *others], {})
-        return self.router.select(context, policy=policy, allowed=routed)
+        return self.router.select(context, policy=policy, allowed=self.router.arms)
 
-    def _generate(
-        self, selection: Selection, request: GenerationRequest, *, record: bool = True
-    ) -> tuple[Generation | None, list[Attempt]]:
-        attempts: list[Attempt] = []
-        for name in selection.ranking:
-            try:
-                return self.pool.get(name).generate(request), attempts
-            except (ArmUnavailableError, ConfigError) as exc:
-                # Not the arm's answer being wrong: it could not answer at all.
-                logger.warning("arm %s could not answer: %s", name, exc)
-                attempts.append(Attempt(name, str(exc)))
-                if record and name in self.router.arms:
-                    self.router.record_infra_failure(name)
-        return None, attempts
-
-    def _task(
-        self,
-        query: str,
-        hub: str | None,
-        k: int,
-        hits: Sequence[Hit],
-        selection: Selection,
-        generation: Generation | None,
-        attempts: list[Attempt],
-        call: APICall | None,
-        parse_error: str | None,
-        execution: Execution | None,
-        reward: float | None,
-        features: Any,
-        timings: dict[str, float],
-        started: float,
-    ) -> dict[str, Any]:
-        return {
-            "task_id": uuid.uuid4().hex,
-            "created_at": datetime.now(UTC).isoformat(),
-            "query": query,
-            "hub": hub,
-            "k": k,
-            "hits": [_hit_json(h) for h in hits],
-            "arm": generation.arm if generation else None,
-            "routing": selection.to_json(),
-            "fallbacks": [{"arm": a.arm, "error": a.error} for a in attempts],
-            "generation": generation.to_json() if generation else None,
-            "call": call.code if call else (generation.text if generation else None),
-            "parsed_call": call.to_json() if call else None,
-            "parse_error": parse_error,
-            "api_id": call.api_id if call else None,
-            "execution": execution.to_json() if execution else None,
-            "reward": reward,
-            "latency_ms": _ms(started),
-            "timings": timings,
-            "cost": generation.cost if generation else 0.0,
-            "tokens": {
-                "in": generation.tokens_in if generation else 0,
-                "out": generation.tokens_out if generation else 0,
-            },
-            "context": {"features": [float(x) for x in features] if features is not None else None},
-        }
+    def result(self, answer: Answer, reward: float | None) -> TaskResult:
+        """The typed task, built once from an answer and its reward."""
+        request, generation, call = answer.request, answer.generation, answer.call
+        execution = answer.execution
+        return TaskResult(
+            task_id=uuid.uuid4().hex,
+            created_at=answer.created_at,
+            query=request.query,
+            hub=request.hub,
+            k=request.k,
+            hits=[_hit_record(h) for h in answer.hits],
+            arm=generation.arm if generation else None,
+            routing=RoutingRecord.model_validate(answer.selection.to_json()),
+            fallbacks=[FallbackRecord(arm=f.arm, error=f.error) for f in answer.failures],
+            generation=GenerationRecord.model_validate(generation.to_json())
+            if generation
+            else None,
+            call=call.code if call else (generation.text if generation else None),
+            parsed_call=ParsedCall.model_validate(call.to_json()) if call else None,
+            parse_error=answer.parse_error,
+            api_id=call.api_id if call else None,
+            execution=ExecutionRecord.model_validate(execution.to_json()) if execution else None,
+            reward=reward,
+            latency_ms=_ms(answer.started),
+            timings=answer.timings,
+            cost=generation.cost if generation else 0.0,
+            tokens=Tokens(
+                in_=generation.tokens_in if generation else 0,
+                out=generation.tokens_out if generation else 0,
+            ),
+            context=TaskContext(features=_features(answer.context.features)),
+            owner=request.owner,
+        )
 
     # ----------------------------------------------------------------- feedback
 
@@ -332,12 +341,11 @@ class Pipeline:
         created = datetime.now(UTC).isoformat()
         if not self.tasks.add_feedback(task_id, source, score, comment, created):
             return False  # already counted: feedback is idempotent per task and source
-        arm = task.get("arm")
-        features = (task.get("context") or {}).get("features")
-        if arm in self.router.arms and features is not None:
+        features = task.context.features
+        if task.arm in self.router.arms and features is not None:
             import numpy as np
 
-            self.router.feedback(arm, RouteContext(np.array(features), task.get("hub")), score)
+            self.router.feedback(task.arm, RouteContext(np.array(features), task.hub), score)
         return True
 
 
@@ -350,15 +358,19 @@ def _resolve(
         return None, str(exc)
 
 
-def _hit_json(hit: Hit) -> dict[str, Any]:
-    return {
-        "id": hit.doc.id,
-        "hub": hit.doc.hub,
-        "kind": hit.doc.kind,
-        "call": hit.doc.call,
-        "score": round(hit.score, 6),
-        "ranks": hit.ranks,
-    }
+def _hit_record(hit: Hit) -> HitRecord:
+    return HitRecord(
+        id=hit.doc.id,
+        hub=hit.doc.hub,
+        kind=hit.doc.kind,
+        call=hit.doc.call,
+        score=round(hit.score, 6),
+        ranks=hit.ranks,
+    )
+
+
+def _features(features: Any) -> list[float] | None:
+    return [float(x) for x in features] if features is not None else None
 
 
 def _ms(since: float) -> float:

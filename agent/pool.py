@@ -49,7 +49,7 @@ from __future__ import annotations
 import threading
 import tomllib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
@@ -57,6 +57,7 @@ from agent.arms.base import Arm, Price
 from agent.arms.registry import arm_types, parse_spec
 from agent.arms.specs import ArmSpec
 from agent.errors import ConfigError, UnknownArmError
+from agent.jsontypes import JSONObject
 from router import DEFAULT_POLICY, RewardScale, RewardWeights, Router
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class RouterSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy: str = DEFAULT_POLICY
-    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    params: dict[str, JSONObject] = Field(default_factory=dict)
     seed: int | None = None
 
 
@@ -108,7 +109,7 @@ class PoolConfig(BaseModel):
 
 
 def default_pool(settings: Settings) -> PoolConfig:
-    arms: dict[str, Any] = {
+    arms: JSONObject = {
         "template": {"type": "template"},
         "llamacpp": {"type": "llamacpp"},
         "moa": {

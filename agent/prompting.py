@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.errors import CallParseError
+from agent.jsontypes import JSONObject
 from agent.resolve import callable_name
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def call_template(doc: APIDoc) -> str:
     """How the prompt shows a doc's call: the canonical call, or name(arg=<type>, ...)."""
     if doc.kind == "python":
         return " ".join(doc.call.split())
-    props: dict[str, Any] = (doc.parameters or {}).get("properties") or {}
+    props: JSONObject = (doc.parameters or {}).get("properties") or {}
     args = ", ".join(
         f"{name}=<{(spec or {}).get('type', 'value')}>" for name, spec in props.items()
     )
@@ -147,7 +148,7 @@ def _doc_rule(doc: APIDoc, index: int, rules: list[str]) -> str | None:
         if not call or not _parses(call):
             return None  # APIBench has a few shell commands; they are not Python calls
         return _gbnf_string(call)
-    props: dict[str, Any] = (doc.parameters or {}).get("properties") or {}
+    props: JSONObject = (doc.parameters or {}).get("properties") or {}
     required = [n for n in (doc.parameters or {}).get("required") or [] if n in props]
     optional = [n for n in props if n not in required]
     name = f"call{index}"
@@ -170,7 +171,7 @@ def _doc_rule(doc: APIDoc, index: int, rules: list[str]) -> str | None:
     return name
 
 
-def _value_rule(schema: dict[str, Any]) -> str:
+def _value_rule(schema: JSONObject) -> str:
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
         return "(" + " | ".join(_gbnf_string(repr(v)) for v in enum) + ")"

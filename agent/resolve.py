@@ -28,6 +28,7 @@ from typing import Any
 
 from agent.apicall import APICall, Expression, parse_calls
 from agent.errors import CallParseError
+from agent.jsontypes import JSONObject
 from apidb import APIDoc, CatalogStore
 
 UNRESOLVED = "matches no API in the catalog"
@@ -238,11 +239,11 @@ def validate_arguments(call: APICall, doc: APIDoc) -> list[str]:
     if doc.kind not in ("function", "http"):
         return []
     schema = doc.parameters or {}
-    properties: dict[str, Any] = schema.get("properties") or {}
+    properties: JSONObject = schema.get("properties") or {}
     required: list[str] = list(schema.get("required") or [])
     names = list(properties)
     problems: list[str] = []
-    given: dict[str, Any] = {}
+    given: JSONObject = {}
     if len(call.args) > len(names):
         problems.append(
             f"{callable_name(doc)} takes {len(names)} arguments, {len(call.args)} given"
@@ -266,7 +267,7 @@ def validate_arguments(call: APICall, doc: APIDoc) -> list[str]:
     return problems
 
 
-def _check_value(name: str, value: Any, schema: dict[str, Any]) -> list[str]:
+def _check_value(name: str, value: Any, schema: JSONObject) -> list[str]:
     if isinstance(value, Expression):
         return [f"argument {name!r} is not a literal: {value.source}"]
     enum = schema.get("enum")

@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from agent.errors import ConfigError, DatabaseUnavailableError, TaskNotFoundError
+from agent.task import FeedbackRecord, TaskResult
 
 # The dialects the store is tested against; others may work but are refused up front.
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -161,20 +162,19 @@ class TaskStore:
 
     # ----------------------------------------------------------------- writes
 
-    def save(self, task: dict[str, Any]) -> None:
-        execution = task.get("execution") or {}
+    def save(self, task: TaskResult) -> None:
         row = {
-            "id": task["task_id"],
-            "created_at": task["created_at"],
-            "query": task["query"],
-            "arm": task.get("arm"),
-            "api_id": task.get("api_id"),
-            "status": execution.get("status"),
-            "reward": task.get("reward"),
-            "latency_ms": task["latency_ms"],
-            "cost": task["cost"],
-            "body": json.dumps(task, default=str),
-            "owner": task.get("owner"),
+            "id": task.task_id,
+            "created_at": task.created_at,
+            "query": task.query,
+            "arm": task.arm,
+            "api_id": task.api_id,
+            "status": task.status,
+            "reward": task.reward,
+            "latency_ms": task.latency_ms,
+            "cost": task.cost,
+            "body": task.stored_json(),
+            "owner": task.owner,
         }
         with self._begin() as conn:
             conn.execute(tasks_table.insert(), row)
@@ -218,26 +218,25 @@ class TaskStore:
 
     # ----------------------------------------------------------------- reads
 
-    def get(self, task_id: str, *, owner: str | None = None) -> dict[str, Any]:
+    def get(self, task_id: str, *, owner: str | None = None) -> TaskResult:
         """One task; with `owner`, only if that caller owns it (else: not found, as if it
         did not exist, so a task id tells other keys nothing)."""
-        query = select(tasks_table.c.body).where(tasks_table.c.id == task_id)
+        query = select(*_ROW).where(tasks_table.c.id == task_id)
         if owner is not None:
             query = query.where(tasks_table.c.owner == owner)
         with self._connect() as conn:
-            body = conn.scalar(query)
-            if body is None:
+            row = conn.execute(query).first()
+            if row is None:
                 raise TaskNotFoundError(f"no task {task_id!r}")
-            task: dict[str, Any] = json.loads(body)
-            task["feedback"] = self._feedback(conn, task_id)
-        return task
+            feedback = self._feedback(conn, task_id)
+        return _task(row).model_copy(update={"feedback": feedback})
 
     def recent(
         self, limit: int = 20, before_seq: int | None = None, *, owner: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[int, TaskResult]]:
         """Newest first; `before_seq` pages back (the `seq` of the last task seen); with
         `owner`, that caller's tasks only."""
-        query = select(tasks_table.c.seq, tasks_table.c.body)
+        query = select(tasks_table.c.seq, *_ROW)
         if before_seq is not None:
             query = query.where(tasks_table.c.seq < before_seq)
         if owner is not None:
@@ -245,9 +244,9 @@ class TaskStore:
         query = query.order_by(tasks_table.c.seq.desc()).limit(limit)
         with self._connect() as conn:
             rows = conn.execute(query).all()
-        return [json.loads(body) | {"seq": seq} for seq, body in rows]
+        return [(int(row[0]), _task(row[1:])) for row in rows]
 
-    def feedback(self, task_id: str) -> list[dict[str, Any]]:
+    def feedback(self, task_id: str) -> list[FeedbackRecord]:
         with self._connect() as conn:
             return self._feedback(conn, task_id)
 
@@ -261,14 +260,14 @@ class TaskStore:
     # ----------------------------------------------------------------- helpers
 
     @staticmethod
-    def _feedback(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+    def _feedback(conn: Connection, task_id: str) -> list[FeedbackRecord]:
         f = feedback_table.c
         rows = conn.execute(
             select(f.source, f.score, f.comment, f.created_at)
             .where(f.task_id == task_id)
             .order_by(f.created_at)
         ).all()
-        return [{"source": s, "score": sc, "comment": c, "created_at": t} for s, sc, c, t in rows]
+        return [FeedbackRecord(source=s, score=sc, comment=c, created_at=t) for s, sc, c, t in rows]
 
     def _insert(self, table: Table) -> Any:
         # ON CONFLICT DO NOTHING is dialect syntax; both dialects spell it the same way.
@@ -297,6 +296,32 @@ class TaskStore:
             raise DatabaseUnavailableError(
                 f"the task database {self.describe()} is unavailable: {_first_line(exc)}"
             ) from exc
+
+
+# What a task is read from: its body, and the columns that fill in what a body written by
+# an older version lacks.
+_ROW = (
+    tasks_table.c.body,
+    tasks_table.c.id,
+    tasks_table.c.created_at,
+    tasks_table.c.query,
+    tasks_table.c.latency_ms,
+    tasks_table.c.cost,
+    tasks_table.c.owner,
+)
+
+
+def _task(row: Any) -> TaskResult:
+    body, task_id, created_at, query, latency_ms, cost, owner = row
+    columns = {
+        "task_id": task_id,
+        "created_at": created_at,
+        "query": query,
+        "latency_ms": latency_ms,
+        "cost": cost,
+        "owner": owner,
+    }
+    return TaskResult.model_validate(columns | json.loads(body) | {"owner": owner})
 
 
 def _engine(url: URL) -> Engine:

@@ -15,8 +15,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agent.jsontypes import JSONObject
 from agent.resolve import CallResolver
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class ToolsetCache:
         self._items: OrderedDict[str, Toolset] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, tools: list[dict[str, Any]]) -> Toolset:
+    def get(self, tools: list[JSONObject]) -> Toolset:
         """The toolset for OpenAI `tools`; raises `LoaderError` if a definition is invalid."""
         key = hashlib.sha256(json.dumps(tools, sort_keys=True).encode()).hexdigest()
         with self._lock:
@@ -75,7 +76,7 @@ class ToolsetCache:
                 toolset.close()
             self._items.clear()
 
-    def _build(self, tools: list[dict[str, Any]]) -> Toolset:
+    def _build(self, tools: list[JSONObject]) -> Toolset:
         from apidb import CatalogStore
         from apidb.loaders import load_openai_tools
         from retriever import HybridRetriever

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from apidb.loaders import load_file
+from apidb.names import APIBENCH_HUBS
 from apidb.schema import APIDoc
 from apidb.store import CatalogStore
 
 APIBENCH_DIR = Path(__file__).parent / "data" / "apibench"
-APIBENCH_HUBS = ("huggingface", "torchhub", "tensorflowhub")
+
 # Hub name -> (API database, eval questions).
 APIBENCH_FILES = {
     "huggingface": ("huggingface_api.jsonl", "huggingface_eval.json"),
@@ -41,3 +42,14 @@ def seed_default_catalog(store: CatalogStore) -> bool:
         store.upsert_many(default_catalog_docs())
     store.set_meta(_SEEDED_KEY, "apibench")
     return True
+
+
+__all__ = [
+    "APIBENCH_DIR",
+    "APIBENCH_FILES",
+    "APIBENCH_HUBS",
+    "TORCHHUB_DEV_FILE",
+    "apibench_docs",
+    "default_catalog_docs",
+    "seed_default_catalog",
+]

@@ -21,17 +21,16 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from apidb.errors import LoaderError
+from apidb.names import IMPORT_FORMATS
 from apidb.schema import APIDoc, HttpOperation
 
 _PYTHON_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-ImportFormat = Literal["apibench", "openai-tools", "openapi"]
-IMPORT_FORMATS: tuple[str, ...] = get_args(ImportFormat)
 
 # APIBench's `framework` field names the hub; the file name is the fallback.
 _FRAMEWORK_TO_HUB = {

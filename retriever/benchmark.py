@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from apidb import APIDoc, CatalogStore
 from apidb.bundled import (
@@ -34,13 +33,11 @@ from apidb.bundled import (
     TORCHHUB_DEV_FILE,
     default_catalog_docs,
 )
-from retriever.config import SEARCH_MODES, RetrieverConfig
+from retriever.config import SEARCH_MODES, RetrieverConfig, Split
 from retriever.embedder import Embedder, Vectors
 from retriever.hybrid import HybridRetriever
 from retriever.text import call_key, normalise_call
 
-Split = Literal["all", "dev", "heldout", "train"]
-SPLITS: tuple[Split, ...] = ("all", "dev", "heldout", "train")
 DEPTH = 10
 
 _INSTRUCTION = re.compile(r"#+\s*Instruction:\s*(.*?)(?:#+\s*Output|$)", re.S)

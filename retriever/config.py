@@ -9,6 +9,10 @@ IndexType = Literal["flat", "hnsw"]
 FusionMethod = Literal["weighted", "rrf"]
 SearchMode = Literal["hybrid", "bm25", "dense"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "bm25", "dense")
+# APIBench question splits (retriever.benchmark): every question, the dev split
+# (question_id % 5 == 0, for choosing), the held-out rest (for reporting), torchhub_train.
+Split = Literal["all", "dev", "heldout", "train"]
+SPLITS: tuple[Split, ...] = ("all", "dev", "heldout", "train")
 
 MAX_QUERY_CHARS = 10_000
 MAX_K = 100

@@ -50,8 +50,8 @@ def main() -> None:
                         best[(hub, metric)] = (figures[metric], setting)
             print(setting, flush=True)
         print("\nhub            metric     ceiling  setting")
-        for (hub, metric), (value, setting) in sorted(best.items()):
-            print(f"{hub:14} {metric:9} {value:8.3f}  {setting}")
+        for (hub_name, metric), (value, setting) in sorted(best.items()):
+            print(f"{hub_name:14} {metric:9} {value:8.3f}  {setting}")
 
 
 if __name__ == "__main__":

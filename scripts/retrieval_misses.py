@@ -16,7 +16,8 @@ import statistics
 from collections import Counter
 
 from apidb import APIDoc
-from retriever.benchmark import GoldIndex, Split, load_questions, scratch_default_index
+from retriever.benchmark import GoldIndex, load_questions, scratch_default_index
+from retriever.config import Split
 from retriever.embedder import SentenceTransformerEmbedder
 from retriever.text import call_key
 

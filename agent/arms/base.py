@@ -11,9 +11,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from agent.jsontypes import JSONObject
 
 if TYPE_CHECKING:
     from agent.resolve import CallResolver
@@ -56,7 +58,7 @@ class RawGeneration:
     tokens_in: int = 0
     tokens_out: int = 0
     endpoint: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: JSONObject = field(default_factory=dict)
     # What sub-generations already cost (MoA's proposers), added to this arm's own price.
     inner_cost: float = 0.0
     # The latency to report instead of the measured one: a replayed system's own.
@@ -72,9 +74,9 @@ class Generation:
     latency_s: float
     cost: float
     endpoint: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: JSONObject = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {
             "arm": self.arm,
             "text": self.text,
@@ -125,5 +127,5 @@ class Arm(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models, clients and threads."""
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {"name": self.name, "kind": self.kind, "price": self.price.model_dump()}

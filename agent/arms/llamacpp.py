@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.arms.base import Arm, GenerationRequest, Price, RawGeneration
 from agent.errors import ArmUnavailableError, CallParseError, MissingDependencyError
+from agent.jsontypes import JSONObject
 from agent.prompting import PROMPT_DOCS, build_prompt, call_grammar, grammar_alternatives
 
 logger = logging.getLogger("toolroute.arms")
@@ -78,7 +79,7 @@ class LlamaCppArm(Arm):
 
         prompt = build_prompt(request.query, request.hits, request.proposals)
         temperature = self.temperature if request.temperature is None else request.temperature
-        options: dict[str, Any] = {
+        options: JSONObject = {
             "max_tokens": self.max_tokens,
             "temperature": temperature,
             "stop": ["\n"],
@@ -118,7 +119,7 @@ class LlamaCppArm(Arm):
     def _decode(
         llama: Any,
         prompt: str,
-        options: dict[str, Any],
+        options: JSONObject,
         fixed: list[str],
         open_names: list[str],
     ) -> tuple[str, int, bool]:
@@ -153,7 +154,7 @@ class LlamaCppArm(Arm):
                 self._llama.close()
                 self._llama = None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return super().describe() | {
             "model": str(self.model_path),
             "constrained": self.constrained,

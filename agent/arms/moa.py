@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 from agent.arms.base import Arm, Generation, GenerationRequest, Price, RawGeneration
 from agent.errors import ArmUnavailableError, CallParseError, ConfigError
+from agent.jsontypes import JSONObject
 from agent.resolve import CallResolver
 
 MoAMode = Literal["aggregate", "vote"]
@@ -77,7 +78,7 @@ class MoAArm(Arm):
             proposals = layer
         if self.mode == "vote":
             text, votes = self._vote(request, proposals)
-            meta: dict[str, Any] = {"mode": "vote", "votes": votes}
+            meta: JSONObject = {"mode": "vote", "votes": votes}
         else:
             assert self.aggregator is not None
             final = self.aggregator.generate(
@@ -141,7 +142,7 @@ class MoAArm(Arm):
         if self.aggregator is not None:
             self.aggregator.warm_up()
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return super().describe() | {
             "mode": self.mode,
             "layers": self.layers,

@@ -14,13 +14,14 @@ to the next endpoint. The API key comes from an environment variable named in th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 from pydantic import SecretStr
 
 from agent.arms.base import Arm, GenerationRequest, Price, RawGeneration
 from agent.errors import ArmUnavailableError, CallParseError
+from agent.jsontypes import JSONObject
 from agent.prompting import PROMPT_DOCS, build_messages, build_prompt, call_grammar
 from router import AllEndpointsFailedError, EndpointFailure, EndpointPool
 from router.endpoints import EndpointState
@@ -79,9 +80,9 @@ class OpenAIArm(Arm):
             meta={"model": self.model, "mode": self.mode, "region": endpoint.region},
         )
 
-    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+    def _body(self, request: GenerationRequest) -> JSONObject:
         temperature = self.temperature if request.temperature is None else request.temperature
-        body: dict[str, Any] = {
+        body: JSONObject = {
             "model": self.model,
             "temperature": temperature,
             "max_tokens": self.max_tokens,
@@ -98,9 +99,7 @@ class OpenAIArm(Arm):
                 pass  # nothing callable was retrieved: let the model write
         return body
 
-    def _post(
-        self, endpoint: EndpointState, path: str, body: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
+    def _post(self, endpoint: EndpointState, path: str, body: JSONObject) -> tuple[str, JSONObject]:
         """The answer's text and usage; any failure is the endpoint's (try the next)."""
         url = endpoint.url.rstrip("/") + path
         try:
@@ -128,7 +127,7 @@ class OpenAIArm(Arm):
     def close(self) -> None:
         self._client.close()
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return super().describe() | {
             "model": self.model,
             "mode": self.mode,

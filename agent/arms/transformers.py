@@ -22,6 +22,7 @@ from typing import Any
 
 from agent.arms.base import Arm, GenerationRequest, Price, RawGeneration
 from agent.errors import ArmUnavailableError, MissingDependencyError
+from agent.jsontypes import JSONObject
 from agent.prompting import PROMPT_DOCS, build_prompt, call_template
 
 
@@ -87,7 +88,7 @@ class TransformersArm(Arm):
             inputs = tokenizer(prompt, return_tensors="pt")
             prompt_len = int(inputs["input_ids"].shape[1])
             allowed = self._allowed_tokens(request, tokenizer, prompt_len)
-            options: dict[str, Any] = {
+            options: JSONObject = {
                 "max_new_tokens": self.max_tokens,
                 "do_sample": temperature > 0,
                 "pad_token_id": tokenizer.eos_token_id,
@@ -136,5 +137,5 @@ class TransformersArm(Arm):
             self._model = None
             self._tokenizer = None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return super().describe() | {"model": str(self.model_path), "constrained": self.constrained}

@@ -10,8 +10,9 @@ plots    the PNG plots (matplotlib)
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agent.evaluation.records import Document
 from agent.evaluation.runner import EvalOptions, Evaluator, ProgressCallback
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def run_evaluation(
     progress: ProgressCallback | None = None,
     *,
     plots: bool = True,
-) -> dict[str, Any]:
+) -> Document:
     """Run (or resume) the evaluation, then write metrics.json, the plots and report.md."""
     from agent.evaluation.metrics import compute_metrics, thinned
     from agent.evaluation.report import write_report

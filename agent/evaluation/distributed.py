@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError, MissingDependencyError
+from agent.evaluation.records import Observation
 from agent.pool import PoolConfig
 from agent.settings import Settings
 from retriever.benchmark import Question
@@ -35,7 +36,7 @@ class _RemoteObserver:
     def __init__(
         self, settings: dict[str, Any], pool: dict[str, Any], hubs: list[str], k: int
     ) -> None:
-        from agent.evaluation.runner import Observer
+        from agent.evaluation.observe import Observer
         from agent.pipeline import Pipeline
         from apidb import CatalogStore
         from retriever import HybridRetriever
@@ -56,7 +57,7 @@ class _RemoteObserver:
         )
         self.observer = Observer(self.pipeline, hubs, k)
 
-    def observe(self, question: Question, arms: list[str]) -> dict[str, Any]:
+    def observe(self, question: Question, arms: list[str]) -> Observation:
         return self.observer.observe(question, arms)
 
 
@@ -97,7 +98,7 @@ class RayObservers:
 
     def observations(
         self, questions: Sequence[Question], arms: Sequence[str]
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Observation]:
         """Round-robin over the actors with two questions in flight per actor."""
         ray = self._ray
         window: list[Any] = []

@@ -9,7 +9,6 @@ per-question oracle, each arm's share over time, and the step where the policy s
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.evaluation.records import ArmOutcome, Document, PredictionLine, RunInfo
 from agent.evaluation.study import Logged, run_study
 from router import RewardScale, RewardWeights
 from router.simulate import within_of_best
@@ -31,52 +31,53 @@ SHARE_WINDOW = 50  # questions per point of the arm-share curve
 SETTLED_SHARE = 0.9  # "settled": from then on, the final favourite gets this share
 
 
-def read_predictions(path: Path) -> list[dict[str, Any]]:
+def read_predictions(path: Path) -> list[PredictionLine]:
     with path.open(encoding="utf-8") as source:
-        return [json.loads(line) for line in source if line.strip()]
+        return [PredictionLine.model_validate_json(line) for line in source if line.strip()]
 
 
-def outcome_figures(outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def outcome_figures(outcomes: Sequence[ArmOutcome]) -> Document:
     """Accuracy, execution, cost and latency over answers (served or one arm's)."""
     n = len(outcomes)
     if n == 0:
         return {"n": 0}
-    verdicts = Counter(o["ast"] for o in outcomes)
-    statuses = Counter(o["execution_status"] or "none" for o in outcomes)
-    latencies = [o["latency_ms"] for o in outcomes]
-    costs = [o["cost"] for o in outcomes]
-    rewards = [o["reward"] for o in outcomes if o.get("reward") is not None]
+    verdicts = Counter(o.ast for o in outcomes)
+    statuses = Counter(o.execution_status or "none" for o in outcomes)
+    latencies = [o.latency_ms for o in outcomes]
+    costs = [o.cost for o in outcomes]
+    rewards = [o.reward for o in outcomes if o.reward is not None]
     return {
         "n": n,
         "ast_accuracy": verdicts["correct"] / n,
         "hallucination": verdicts["hallucination"] / n,
         "ast_error": verdicts["error"] / n,
-        "strict_accuracy": sum(bool(o["strict"]) for o in outcomes) / n,
+        "strict_accuracy": sum(o.strict for o in outcomes) / n,
         "execution": {status: count / n for status, count in sorted(statuses.items())},
         "execution_success": statuses["ok"] / n,
         "cost_per_1k": 1000 * float(np.mean(costs)),
         "latency_p50_ms": float(np.percentile(latencies, 50)),
         "latency_p95_ms": float(np.percentile(latencies, 95)),
-        "tokens_in_mean": float(np.mean([o.get("tokens_in", 0) for o in outcomes])),
-        "tokens_out_mean": float(np.mean([o.get("tokens_out", 0) for o in outcomes])),
+        "tokens_in_mean": float(np.mean([o.tokens_in for o in outcomes])),
+        "tokens_out_mean": float(np.mean([o.tokens_out for o in outcomes])),
         "mean_reward": float(np.mean(rewards)) if rewards else None,
     }
 
 
-def router_figures(lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def router_figures(lines: Sequence[PredictionLine]) -> Document:
     """How the router did over the question order of `lines`."""
-    served = [_reward(line) for line in lines]
-    arms = [line["arm"] for line in lines]
-    figures: dict[str, Any] = {
+    served = [line.reward or 0.0 for line in lines]
+    arms = [line.arm for line in lines]
+    figures: Document = {
         "cumulative_reward": float(np.sum(served)),
         "cumulative_reward_curve": np.cumsum(served).round(4).tolist(),
         "share_over_time": share_over_time(arms),
         "settled_step": settled_step(arms),
         "served": dict(Counter(a or "none" for a in arms)),
     }
-    if not lines or "arms" not in lines[0]:
+    first = lines[0].arms if lines else None
+    if first is None:
         return figures
-    names = list(lines[0]["arms"])
+    names = list(first)
     table = np.array([[_arm_reward(line, name) for name in names] for line in lines])
     totals = table.sum(axis=0)
     best = int(np.argmax(totals))
@@ -94,26 +95,27 @@ def router_figures(lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
-def hub_metrics(lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    figures: dict[str, Any] = {"served": outcome_figures(lines), "router": router_figures(lines)}
-    if lines and "arms" in lines[0]:
-        per_arm: dict[str, Any] = {}
-        for name in lines[0]["arms"]:
-            answers = [line["arms"][name] for line in lines]
-            available = [a for a in answers if not a.get("unavailable")]
+def hub_metrics(lines: Sequence[PredictionLine]) -> Document:
+    figures: Document = {"served": outcome_figures(lines), "router": router_figures(lines)}
+    first = lines[0].arms if lines else None
+    if first is not None:
+        per_arm: Document = {}
+        for name in first:
+            answers = [_arm_outcome(line, name) for line in lines]
+            available = [a for a in answers if not a.unavailable]
             per_arm[name] = outcome_figures(available) | {
                 "unavailable": len(answers) - len(available)
             }
         figures["per_arm"] = per_arm
     else:
-        by_arm: dict[str, list[dict[str, Any]]] = {}
+        by_arm: dict[str, list[ArmOutcome]] = {}
         for line in lines:
-            by_arm.setdefault(line["arm"] or "none", []).append(line)
+            by_arm.setdefault(line.arm or "none", []).append(line)
         figures["per_arm"] = {name: outcome_figures(rows) for name, rows in by_arm.items()}
     return figures
 
 
-def share_over_time(arms: Sequence[str | None], window: int = SHARE_WINDOW) -> list[dict[str, Any]]:
+def share_over_time(arms: Sequence[str | None], window: int = SHARE_WINDOW) -> list[Document]:
     points = []
     for start in range(0, len(arms), window):
         chunk = [a or "none" for a in arms[start : start + window]]
@@ -137,18 +139,17 @@ def settled_step(arms: Sequence[str | None]) -> int | None:
     return settled
 
 
-def _reward(line: dict[str, Any]) -> float:
-    return float(line["reward"]) if line.get("reward") is not None else 0.0
+def _arm_outcome(line: PredictionLine, name: str) -> ArmOutcome:
+    return (line.arms or {}).get(name) or ArmOutcome.unavailable_because("not asked")
 
 
-def _arm_reward(line: dict[str, Any], name: str) -> float:
-    answer = line["arms"][name]
-    return float(answer["reward"]) if answer.get("reward") is not None else 0.0
+def _arm_reward(line: PredictionLine, name: str) -> float:
+    return _arm_outcome(line, name).reward or 0.0
 
 
-def compute_metrics(out: Path, hubs: Sequence[str], run_info: dict[str, Any]) -> dict[str, Any]:
-    by_hub: dict[str, Any] = {}
-    everything: list[dict[str, Any]] = []
+def compute_metrics(out: Path, hubs: Sequence[str], run_info: RunInfo) -> Document:
+    by_hub: Document = {}
+    everything: list[PredictionLine] = []
     for hub in hubs:
         path = out / f"predictions_{hub}.jsonl"
         if not path.exists():
@@ -156,23 +157,23 @@ def compute_metrics(out: Path, hubs: Sequence[str], run_info: dict[str, Any]) ->
         lines = read_predictions(path)
         everything += lines
         by_hub[hub] = hub_metrics(lines)
-    metrics: dict[str, Any] = {
-        "run": run_info,
+    metrics: Document = {
+        "run": run_info.model_dump(),
         "hubs": by_hub,
         "all": {"served": outcome_figures(everything)},
         "anchors_ast_accuracy": ANCHORS,
     }
     logged = Logged.from_lines(everything)
     if logged is not None and len(logged.arms) > 1:
-        weights = RewardWeights(**run_info["weights"])
-        scale = RewardScale(**run_info.get("scale", {}))
-        judged = run_info["reward_mode"] == "judge"
+        weights = RewardWeights(**run_info.weights)
+        scale = RewardScale(**run_info.scale)
+        judged = run_info.reward_mode == "judge"
         study = run_study(logged, judged=judged, weights=weights, scale=scale)
         metrics["study"] = study | {"cost_savings": cost_savings(study)}
     return metrics
 
 
-def cost_savings(study: dict[str, Any]) -> list[dict[str, Any]]:
+def cost_savings(study: Document) -> list[Document]:
     """Each frontier point against always using the most accurate arm: the share of its
     accuracy kept and of its cost paid (PickLLM's cost-saving claim, checked)."""
     fixed = study["fixed_arms"]
@@ -189,7 +190,7 @@ def cost_savings(study: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def thinned(metrics: dict[str, Any], points: int = 200) -> dict[str, Any]:
+def thinned(metrics: Document, points: int = 200) -> Document:
     """A copy for metrics.json with every curve cut to about `points` points."""
 
     def thin(value: Any) -> Any:
@@ -206,5 +207,5 @@ def thinned(metrics: dict[str, Any], points: int = 200) -> dict[str, Any]:
             return [thin(v) for v in value]
         return value
 
-    result: dict[str, Any] = thin(metrics)
+    result: Document = thin(metrics)
     return result

@@ -16,10 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agent.evaluation.records import Document
+
 _DPI = 110
 
 
-def draw_plots(out: Path, metrics: dict[str, Any]) -> list[str]:
+def draw_plots(out: Path, metrics: Document) -> list[str]:
     """Draw what the metrics allow; returns the file names written (relative to `out`)."""
     import matplotlib
 
@@ -31,7 +33,7 @@ def draw_plots(out: Path, metrics: dict[str, Any]) -> list[str]:
     return drawn
 
 
-def _accuracy_cost(out: Path, metrics: dict[str, Any]) -> str:
+def _accuracy_cost(out: Path, metrics: Document) -> str:
     import matplotlib.pyplot as plt
 
     hubs = list(metrics["hubs"])
@@ -57,7 +59,7 @@ def _accuracy_cost(out: Path, metrics: dict[str, Any]) -> str:
     return _save(fig, out, "accuracy_cost.png")
 
 
-def _frontier(out: Path, study: dict[str, Any]) -> str:
+def _frontier(out: Path, study: Document) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -79,7 +81,7 @@ def _frontier(out: Path, study: dict[str, Any]) -> str:
     return _save(fig, out, "frontier.png")
 
 
-def _learning(out: Path, study: dict[str, Any]) -> str:
+def _learning(out: Path, study: Document) -> str:
     import matplotlib.pyplot as plt
 
     policies = study["policies"]
@@ -105,7 +107,7 @@ def _learning(out: Path, study: dict[str, Any]) -> str:
     return _save(fig, out, "learning.png")
 
 
-def _learning_rate(out: Path, study: dict[str, Any]) -> str:
+def _learning_rate(out: Path, study: Document) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agent.evaluation.metrics import ANCHORS
+from agent.evaluation.records import Document
 
 
 def _pct(value: float | None) -> str:
@@ -16,7 +16,7 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def render_report(metrics: dict[str, Any], plots: list[str] | None = None) -> str:
+def render_report(metrics: Document, plots: list[str] | None = None) -> str:
     run = metrics["run"]
     hubs = metrics["hubs"]
     lines = [
@@ -120,7 +120,7 @@ def render_report(metrics: dict[str, Any], plots: list[str] | None = None) -> st
     return "\n".join(lines)
 
 
-def _study_section(study: dict[str, Any]) -> list[str]:
+def _study_section(study: Document) -> list[str]:
     lines = [
         "",
         "## The policies on the same logged outcomes",
@@ -166,7 +166,7 @@ def _study_section(study: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(out: Path, metrics: dict[str, Any], plots: list[str] | None = None) -> Path:
+def write_report(out: Path, metrics: Document, plots: list[str] | None = None) -> Path:
     path = out / "report.md"
     path.write_text(render_report(metrics, plots))
     return path

@@ -35,32 +35,36 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from agent.apicall import extract_code
-from agent.errors import ConfigError
-from agent.evaluation.ast_match import HubMatcher
+from agent.errors import ArmUnavailableError, ConfigError
+from agent.evaluation.observe import Observer, local_observations
+from agent.evaluation.records import (
+    REWARD_MODES,
+    ArmOutcome,
+    Observation,
+    PredictionLine,
+    RewardMode,
+    RunInfo,
+)
 from agent.pipeline import Pipeline
 from agent.pool import PoolConfig, load_pool
+from agent.routing import first_available, teach
 from agent.settings import Settings
-from apidb.bundled import APIBENCH_HUBS, apibench_docs
+from apidb.bundled import APIBENCH_HUBS
 from retriever import HybridRetriever
-from retriever.benchmark import GoldIndex, Question, load_questions
+from retriever.benchmark import Question, load_questions
 from router import RewardWeights, RouteContext, Router
 from router.features import FEATURE_DIM
 from router.reward import reward as reward_value
 
-RewardMode = Literal["execution", "judge"]
-REWARD_MODES: tuple[RewardMode, ...] = ("execution", "judge")
-Observation = dict[str, Any]
 # (hub, the line just written, how many lines this run writes for the hub)
-ProgressCallback = Callable[[str, dict[str, Any], int], None]
+ProgressCallback = Callable[[str, PredictionLine, int], None]
 
 
 @dataclass
@@ -90,81 +94,6 @@ def select_questions(hub: str, limit: int | None, seed: int | None) -> list[Ques
 
 
 # --------------------------------------------------------------------------- observe
-
-
-class Observer:
-    """Arms answering questions through a pipeline, judged, without any learning.
-    Thread-safe (the pipeline is); one per process."""
-
-    def __init__(self, pipeline: Pipeline, hubs: Sequence[str], k: int) -> None:
-        self.pipeline = pipeline
-        self.k = k
-        self.gold = GoldIndex(list(pipeline.store.iter_docs()))
-        self.matchers = {hub: HubMatcher(hub, apibench_docs(hub)) for hub in hubs}
-
-    def features(self, question: Question) -> list[float]:
-        """The routing features alone (when the router must choose before any arm runs)."""
-        _, context = self.pipeline.retrieve(question.text, hub=question.hub, k=self.k)
-        return _features(context.features)
-
-    def observe(self, question: Question, arms: Sequence[str]) -> Observation:
-        tasks = {arm: self._run(question, arm) for arm in arms}
-        # Every run retrieved the same docs: its routing features are the question's.
-        first = next(iter(tasks.values()))
-        return {
-            "question_id": question.question_id,
-            "features": _features((first.get("context") or {}).get("features")),
-            "outcomes": {arm: self._judge(task, question, arm) for arm, task in tasks.items()},
-        }
-
-    def answer(self, question: Question, arm: str) -> dict[str, Any]:
-        return self._judge(self._run(question, arm), question, arm)
-
-    def _run(self, question: Question, arm: str) -> dict[str, Any]:
-        return self.pipeline.run(
-            question.text, hub=question.hub, k=self.k, arm=arm, learn=False, store=False
-        )
-
-    def _judge(self, task: dict[str, Any], question: Question, arm: str) -> dict[str, Any]:
-        if task["arm"] != arm:  # the arm could not answer (learn=False: nothing stands in)
-            return {"unavailable": True, "error": "; ".join(f["error"] for f in task["fallbacks"])}
-        generation = task.get("generation") or {}
-        # Judged as Gorilla judges a model: its own output (without a `[n]` doc label or a
-        # code fence), not the sub-call the resolver picked out of it
-        # (`joblib.load(cached_download(hf_hub_url(...)))` stays whole).
-        call_text = extract_code(generation.get("text") or "") or task.get("call") or ""
-        match = self.matchers[question.hub].match(call_text)
-        api_id = task.get("api_id")
-        return {
-            "api_call": call_text,
-            "api_id": api_id,
-            "execution_status": (task.get("execution") or {}).get("status"),
-            "latency_ms": float(generation.get("latency_ms", 0.0)),
-            "cost": float(task.get("cost", 0.0)),
-            "tokens_in": int(task["tokens"]["in"]),
-            "tokens_out": int(task["tokens"]["out"]),
-            "ast": match.verdict(question.gold_domain),
-            "ast_api_id": match.api_id,
-            "strict": api_id is not None and api_id in self.gold.gold_ids(question),
-        }
-
-
-def _local_observations(
-    observer: Observer, questions: Sequence[Question], arms: Sequence[str], workers: int
-) -> Iterator[Observation]:
-    """Observations in question order, `workers` questions at a time."""
-    if workers == 1:
-        for question in questions:
-            yield observer.observe(question, arms)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="eval") as pool:
-        window: list[Future[Observation]] = []
-        for question in questions:
-            window.append(pool.submit(observer.observe, question, arms))
-            if len(window) >= 2 * workers:
-                yield window.pop(0).result()
-        for future in window:
-            yield future.result()
 
 
 # --------------------------------------------------------------------------- route
@@ -198,7 +127,7 @@ class Evaluator:
         out.mkdir(parents=True, exist_ok=True)
         self._check_resume(out)
         # Written first: a run killed half-way still says what it was, for --resume.
-        (out / "run.json").write_text(json.dumps(self.run_info(), indent=2) + "\n")
+        (out / "run.json").write_text(self.run_info().model_dump_json(indent=2) + "\n")
         state = out / "state"
         state.mkdir(exist_ok=True)
         eval_settings = self.settings.scratch(state)
@@ -247,10 +176,10 @@ class Evaluator:
             observations: Iterable[Observation] = (
                 remote.observations(pending, self.arms)
                 if remote is not None
-                else _local_observations(observer, pending, self.arms, options.workers)
+                else local_observations(observer, pending, self.arms, options.workers)
             )
             lines = (
-                self._route(router, q, obs["features"], obs["outcomes"].__getitem__, obs)
+                self._route(router, q, obs.features, obs.outcomes.__getitem__, obs)
                 for q, obs in zip(pending, observations, strict=True)
             )
         else:
@@ -260,7 +189,7 @@ class Evaluator:
             )
         with path.open("a", encoding="utf-8") as sink:
             for line in lines:
-                sink.write(json.dumps(line) + "\n")
+                sink.write(line.to_json() + "\n")
                 sink.flush()
                 os.fsync(sink.fileno())  # a line on disk is a question resume skips
                 if progress:
@@ -271,70 +200,60 @@ class Evaluator:
         router: Router,
         question: Question,
         features: list[float] | None,
-        outcome_of: Callable[[str], dict[str, Any]],
+        outcome_of: Callable[[str], ArmOutcome],
         observation: Observation | None,
-    ) -> dict[str, Any]:
-        """Choose, reward and teach, in question order; the line for the predictions file."""
+    ) -> PredictionLine:
+        """Choose, reward and teach, in question order, as the pipeline does (the same
+        fallback and teaching rules, `agent.routing`); the line for the predictions file."""
         options = self.options
         weights = options.weights or router.weights
         vector = np.array(features if features is not None else np.zeros(FEATURE_DIM))
         context = RouteContext(vector, question.hub)
         selection = router.select(context, policy=options.policy, allowed=self.arms)
-        served_arm, served = None, None
-        for arm in selection.ranking:  # the pipeline's fallback order
-            outcome = outcome_of(arm)
-            if not outcome.get("unavailable"):
-                served_arm, served = arm, outcome
-                break
-            router.record_infra_failure(arm)
-        line: dict[str, Any] = {
-            "question_id": question.question_id,
-            "hub": question.hub,
-            "api_call": served["api_call"] if served else None,
-            "arm": served_arm,
-            "api_id": served["api_id"] if served else None,
-            "execution_status": served["execution_status"] if served else "infra_error",
-            "reward": None,
-            "latency_ms": served["latency_ms"] if served else 0.0,
-            "cost": served["cost"] if served else 0.0,
-            "tokens_in": served["tokens_in"] if served else 0,
-            "tokens_out": served["tokens_out"] if served else 0,
-            "ast": served["ast"] if served else "hallucination",
-            "ast_api_id": served["ast_api_id"] if served else None,
-            "strict": bool(served and served["strict"]),
-            "policy": selection.policy,
-            "reward_mode": options.reward_mode,
-            "context": features,  # replayed by the offline policy study (study.py)
-        }
-        if served_arm is not None and served is not None and _trains(served):
-            line["reward"] = router.update(
-                served_arm,
-                context,
-                accuracy=self._accuracy(served),
-                cost=served["cost"],
-                latency_s=served["latency_ms"] / 1000,
-                weights=weights,
-            )
+        served = first_available(selection.ranking, lambda arm: _available(outcome_of(arm)))
+        outcome = served.value
+        reward = teach(
+            router,
+            context,
+            served.arm,
+            served.failures,
+            trains=outcome is not None and outcome.trains_router,
+            accuracy=self._accuracy(outcome) if outcome is not None else 0.0,
+            cost=outcome.cost if outcome is not None else 0.0,
+            latency_s=outcome.latency_ms / 1000 if outcome is not None else 0.0,
+            weights=weights,
+        )
+        arms = None
         if observation is not None and len(self.arms) > 1:
-            line["arms"] = {
-                arm: _brief(outcome) | {"reward": self._reward(outcome, weights, router)}
-                for arm, outcome in observation["outcomes"].items()
+            arms = {
+                arm: answer.model_copy(update={"reward": self._reward(answer, weights, router)})
+                for arm, answer in observation.outcomes.items()
             }
-        return line
+        served_fields = (outcome or ArmOutcome(execution_status="infra_error")).model_dump(
+            exclude={"reward", "unavailable", "error"}
+        )
+        return PredictionLine(
+            **served_fields,
+            question_id=question.question_id,
+            hub=question.hub,
+            arm=served.arm,
+            reward=reward,
+            policy=selection.policy,
+            reward_mode=options.reward_mode,
+            context=features,
+            arms=arms,
+        )
 
-    def _accuracy(self, outcome: dict[str, Any]) -> float:
+    def _accuracy(self, outcome: ArmOutcome) -> float:
         if self.options.reward_mode == "judge":
-            return float(outcome["ast"] == "correct")
-        return float(outcome["execution_status"] == "ok")
+            return float(outcome.ast == "correct")
+        return float(outcome.execution_status == "ok")
 
-    def _reward(
-        self, outcome: dict[str, Any], weights: RewardWeights, router: Router
-    ) -> float | None:
-        if outcome.get("unavailable") or not _trains(outcome):
+    def _reward(self, outcome: ArmOutcome, weights: RewardWeights, router: Router) -> float | None:
+        if not outcome.trains_router:
             return None
-        latency_s = outcome["latency_ms"] / 1000
         return reward_value(
-            self._accuracy(outcome), outcome["cost"], latency_s, weights, router.scale
+            self._accuracy(outcome), outcome.cost, outcome.latency_ms / 1000, weights, router.scale
         )
 
     # ----------------------------------------------------------------- run files
@@ -347,7 +266,7 @@ class Evaluator:
         if not info_path.exists():
             return
         recorded = json.loads(info_path.read_text())
-        current = self.run_info()
+        current = self.run_info().model_dump()
         keys = ("arms", "policy", "weights", "reward_mode", "sample_seed", "limit",
                 "counterfactual", "k")  # fmt: skip
         changed = [k for k in keys if recorded.get(k) != current.get(k)]
@@ -357,19 +276,19 @@ class Evaluator:
                 "differ; use the same options or another --out"
             )
 
-    def run_info(self) -> dict[str, Any]:
+    def run_info(self) -> RunInfo:
         weights = self.options.weights or self.pool_config.reward.weights()
-        return {
-            "arms": list(self.arms),
-            "policy": self.options.policy or self.pool_config.router.policy,
-            "weights": weights.model_dump(),
-            "scale": self.pool_config.reward.scale.model_dump(),
-            "reward_mode": self.options.reward_mode,
-            "sample_seed": self.options.sample_seed,
-            "limit": self.options.limit,
-            "counterfactual": self.full_information and len(self.arms) > 1,
-            "k": self.options.k,
-        }
+        return RunInfo(
+            arms=list(self.arms),
+            policy=self.options.policy or self.pool_config.router.policy,
+            weights=weights.model_dump(),
+            scale=self.pool_config.reward.scale.model_dump(),
+            reward_mode=self.options.reward_mode,
+            sample_seed=self.options.sample_seed,
+            limit=self.options.limit,
+            counterfactual=self.full_information and len(self.arms) > 1,
+            k=self.options.k,
+        )
 
 
 def _eval_pool(config: PoolConfig, arms: Sequence[str] | None) -> PoolConfig:
@@ -387,26 +306,15 @@ def _eval_pool(config: PoolConfig, arms: Sequence[str] | None) -> PoolConfig:
     return config.model_copy(update={"arms": specs, "router": router})
 
 
-def _features(values: Any) -> list[float]:
-    features = values if values is not None else np.zeros(FEATURE_DIM)
-    return [round(float(x), 5) for x in features]
+def _asker(observer: Observer, question: Question) -> Callable[[str], ArmOutcome]:
+    return lambda arm: observer.outcome(question, arm)
 
 
-def _asker(observer: Observer, question: Question) -> Callable[[str], dict[str, Any]]:
-    return lambda arm: observer.answer(question, arm)
-
-
-def _trains(outcome: dict[str, Any]) -> bool:
-    # The service's rule: an infrastructure failure is never a wrong answer.
-    return outcome.get("execution_status") not in (None, "infra_error")
-
-
-def _brief(outcome: dict[str, Any]) -> dict[str, Any]:
-    if outcome.get("unavailable"):
-        return {"unavailable": True, "error": outcome.get("error", "")}
-    keys = ("api_id", "execution_status", "latency_ms", "cost", "tokens_in", "tokens_out",
-            "ast", "strict")  # fmt: skip
-    return {k: outcome[k] for k in keys}
+def _available(outcome: ArmOutcome) -> ArmOutcome:
+    """The outcome, or the arm's failure to answer raised as the pipeline would see it."""
+    if outcome.unavailable:
+        raise ArmUnavailableError(outcome.error)
+    return outcome
 
 
 def _completed_ids(path: Path) -> set[int]:

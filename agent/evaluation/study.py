@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.evaluation.records import ArmOutcome, Document, PredictionLine
 from router import DEFAULT_POLICY, RewardWeights, RouteContext
 from router.features import FEATURE_DIM
 from router.registry import make_policy
@@ -53,32 +54,22 @@ class Logged:
     available: np.ndarray
 
     @classmethod
-    def from_lines(cls, lines: Sequence[dict[str, Any]]) -> Logged | None:
-        usable = [line for line in lines if "arms" in line and line.get("context")]
+    def from_lines(cls, lines: Sequence[PredictionLine]) -> Logged | None:
+        usable = [line for line in lines if line.arms and line.context]
         if not usable:
             return None
-        arms = list(usable[0]["arms"])
-
-        def table(key: str, default: float = 0.0) -> np.ndarray:
-            return np.array(
-                [[float(line["arms"][a].get(key) or default) for a in arms] for line in usable]
-            )
-
+        arms = list(usable[0].arms or {})
+        missing = ArmOutcome.unavailable_because("not asked")
+        grid = [[(line.arms or {}).get(a, missing) for a in arms] for line in usable]
         return cls(
             arms=arms,
-            hubs=[line.get("hub") for line in usable],
-            contexts=[np.array(line["context"], dtype=float) for line in usable],
-            correct=np.array(
-                [[line["arms"][a].get("ast") == "correct" for a in arms] for line in usable]
-            ),
-            executed=np.array(
-                [[line["arms"][a].get("execution_status") == "ok" for a in arms] for line in usable]
-            ),
-            cost=table("cost"),
-            latency_s=table("latency_ms") / 1000,
-            available=np.array(
-                [[not line["arms"][a].get("unavailable") for a in arms] for line in usable]
-            ),
+            hubs=[line.hub for line in usable],
+            contexts=[np.array(line.context, dtype=float) for line in usable],
+            correct=np.array([[o.ast == "correct" for o in row] for row in grid]),
+            executed=np.array([[o.execution_status == "ok" for o in row] for row in grid]),
+            cost=np.array([[o.cost for o in row] for row in grid]),
+            latency_s=np.array([[o.latency_ms for o in row] for row in grid]) / 1000,
+            available=np.array([[not o.unavailable for o in row] for row in grid]),
         )
 
     def rewards(self, weights: RewardWeights, judged: bool, scale: RewardScale) -> np.ndarray:
@@ -140,11 +131,11 @@ def fixed_arm_points(logged: Logged) -> dict[str, tuple[float, float]]:
 
 def run_study(
     logged: Logged, *, judged: bool, weights: RewardWeights, scale: RewardScale
-) -> dict[str, Any]:
+) -> Document:
     """Everything the plots and the report's study section need, as plain data."""
     table = logged.rewards(weights, judged, scale)
     best = int(np.argmax(table.sum(axis=0)))
-    curves: dict[str, Any] = {}
+    curves: Document = {}
     for policy in STUDY_POLICIES:
         runs = [replay(logged, policy, weights, judged=judged, scale=scale, seed=s) for s in SEEDS]
         mean_rewards = np.mean([r.rewards for r in runs], axis=0)
@@ -170,7 +161,7 @@ def run_study(
                 "accuracy": float(np.mean([r.accuracy for r in runs])),
                 "cost_per_1k": float(np.mean([r.cost_per_1k for r in runs])),
             })  # fmt: skip
-    rates: dict[str, Any] = {}
+    rates: Document = {}
     for policy, (param, values) in LEARNING_RATES.items():
         rates[policy] = {"param": param, "values": list(values), "cumulative_reward": []}
         for value in values:

@@ -16,8 +16,29 @@ Errors (from `agent.errors`): `SandboxUnavailableError` when isolation cannot be
 an `infra_error` outcome, which never trains the router.
 """
 
-from agent.sandbox.executor import SandboxExecutor
-from agent.sandbox.isolation import Sandbox
-from agent.sandbox.process import SandboxLimits
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.sandbox.executor import SandboxExecutor
+    from agent.sandbox.isolation import Sandbox
+    from agent.sandbox.process import SandboxLimits
+
+# Loaded on first use: the CLI offers `modes` without importing the executor (httpx).
+_LAZY = {
+    "SandboxExecutor": "agent.sandbox.executor",
+    "Sandbox": "agent.sandbox.isolation",
+    "SandboxLimits": "agent.sandbox.process",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agent.sandbox' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = ["Sandbox", "SandboxExecutor", "SandboxLimits"]

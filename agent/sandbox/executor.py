@@ -26,7 +26,7 @@ import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 from agent.apicall import APICall, Expression
 from agent.errors import (
@@ -38,17 +38,18 @@ from agent.errors import (
     SandboxUnavailableError,
 )
 from agent.executor import Execution, ExecutionStatus
+from agent.jsontypes import JSONObject
 from agent.resolve import CallResolver, callable_name
 from agent.sandbox import policy, protocol
 from agent.sandbox.http import HttpCaller, SSRFGuard
 from agent.sandbox.isolation import Sandbox, SandboxMode, site_packages
+from agent.sandbox.modes import RunMode
 from agent.sandbox.process import RawRun, SandboxLimits
 from agent.sandbox.provenance import CodeOrigins
 from agent.sandbox.signatures import FREE_NAME_PATHS, SIGNATURES, SIMULATED_LIBRARIES
 from apidb import APIDoc
 
 log = logging.getLogger(__name__)
-RunMode = Literal["simulated", "live"]
 
 
 class SandboxExecutor:
@@ -182,8 +183,8 @@ class SandboxExecutor:
             return None
         return target if live_callable_allowed(target, self.live_allowlist) else None
 
-    def _live_callables(self, resolver: CallResolver) -> dict[str, dict[str, Any]]:
-        callables: dict[str, dict[str, Any]] = {}
+    def _live_callables(self, resolver: CallResolver) -> dict[str, JSONObject]:
+        callables: dict[str, JSONObject] = {}
         for doc in resolver.docs():
             target = self._live_target(doc)
             if target is not None:
@@ -241,7 +242,7 @@ class SandboxExecutor:
         output: str,
     ) -> Execution:
         """Resolve the recorded entry-point calls against the catalog."""
-        trace: list[dict[str, Any]] = []
+        trace: list[JSONObject] = []
         judged: list[APICall] = []
         refused: list[str] = []
         for record in records:
@@ -295,7 +296,7 @@ class SandboxExecutor:
         return self._result(status, f"HTTP {response.status_code}\n{body}", trace)
 
     def _result(
-        self, status: ExecutionStatus, output: str, trace: list[dict[str, Any]] | None = None
+        self, status: ExecutionStatus, output: str, trace: list[JSONObject] | None = None
     ) -> Execution:
         return Execution(status, output.strip(), trace or [], self.name)
 

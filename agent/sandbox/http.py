@@ -28,6 +28,7 @@ import httpx
 
 from agent.apicall import APICall, Expression
 from agent.errors import GuardRefusal, HttpFailure, HttpTimeout, InvalidCallError
+from agent.jsontypes import JSONObject
 from apidb import APIDoc
 
 MAX_REDIRECTS = 5
@@ -120,16 +121,14 @@ def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
     return True
 
 
-def build_request(
-    call: APICall, doc: APIDoc
-) -> tuple[str, str, dict[str, Any], dict[str, str], Any]:
+def build_request(call: APICall, doc: APIDoc) -> tuple[str, str, JSONObject, dict[str, str], Any]:
     """(method, url, query, headers, json_body) for a validated call of an `http` doc."""
     assert doc.http is not None
     if not doc.http.servers:
         raise GuardRefusal(f"{doc.id} has no server URL in its spec")
     properties = (doc.parameters or {}).get("properties", {})
     path = doc.http.path
-    query: dict[str, Any] = {}
+    query: JSONObject = {}
     headers: dict[str, str] = {}
     body: Any = None
     for name, value in call.kwargs.items():
@@ -192,7 +191,7 @@ class HttpCaller:
         client: httpx.Client,
         method: str,
         url: str,
-        query: dict[str, Any],
+        query: JSONObject,
         headers: dict[str, str],
         body: Any,
         allowed: frozenset[str],

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.errors import SandboxUnavailableError
+from agent.jsontypes import JSONObject
 from agent.sandbox import binaries, protocol
 from agent.sandbox.cgroups import CgroupLimits, CgroupManager, RunCgroup
 from agent.sandbox.inside import RUNNER_PARTS
@@ -148,7 +149,7 @@ class Sandbox:
             raise SandboxUnavailableError(self._checked) from exc
         self._checked = "ok"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {
             "mode": self.mode,
             "uid": self.uid if self._drop_privileges else os.geteuid(),
@@ -270,7 +271,7 @@ class Sandbox:
         uid = str(self.uid)
         return [_SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
 
-    def _user_args(self) -> dict[str, Any]:
+    def _user_args(self) -> dict[str, Any]:  # keyword arguments for subprocess.Popen
         """The slow way to drop privileges, for systems without `setpriv` (util-linux)."""
         if self.mode == "bwrap" and self._drop_privileges and _SETPRIV is None:
             return {"user": self.uid, "group": self.uid, "extra_groups": []}
@@ -293,7 +294,7 @@ class Sandbox:
 
     def _command(
         self,
-        job: dict[str, Any],
+        job: JSONObject,
         limits: SandboxLimits,
         result_w: int,
         pipes: Pipes,

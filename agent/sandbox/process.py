@@ -11,8 +11,9 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from agent.jsontypes import JSONObject
 from agent.sandbox import protocol
 
 # The judge's report holds the code's events (at most protocol.MAX_EVENTS_BYTES), escaped.
@@ -60,7 +61,7 @@ class RawRun:
     timed_out: bool = False
     oom_killed: bool = False
     duration_s: float = 0.0
-    isolation: dict[str, Any] = field(default_factory=dict)
+    isolation: JSONObject = field(default_factory=dict)
 
 
 class Pipes:
@@ -94,7 +95,7 @@ class Pipes:
             self.close(fd)
 
 
-def read_info(fd: int, deadline: float) -> dict[str, Any]:
+def read_info(fd: int, deadline: float) -> JSONObject:
     """bwrap's `--info-fd` JSON (it holds the namespace's pid 1 as `child-pid`)."""
     buffer = b""
     os.set_blocking(fd, False)

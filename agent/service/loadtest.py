@@ -29,12 +29,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 
 from agent.errors import LoadTestError
+from agent.jsontypes import JSONObject
 from agent.tasks import TaskStore
 
 BENCH_KEY = "bench-key"
@@ -263,7 +263,7 @@ def run_load_test(
     duration_s: float = 20.0,
     rate: float = 25.0,
     overload: int = 4,
-) -> dict[str, Any]:
+) -> JSONObject:
     """The three phases against a fresh server over a copy of `data_dir` (catalog, index)."""
     wrk_binary()
     with tempfile.TemporaryDirectory(prefix="toolroute-load-") as tmp:

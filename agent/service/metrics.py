@@ -4,7 +4,7 @@ apps in one process, as in tests, do not share counters)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +18,10 @@ from prometheus_client import (
 # Buckets around what a task costs here: ~20 ms (template, no sandbox) to seconds (a model).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _REWARD_BUCKETS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.5)
+
+
+if TYPE_CHECKING:
+    from agent.task import TaskResult
 
 
 class Metrics:
@@ -90,14 +94,13 @@ class Metrics:
         self.sandbox_queue_depth.set_function(sandbox_queue)
         self.sandbox_running.set_function(sandbox_running)
 
-    def observe_task(self, task: dict[str, Any]) -> None:
-        arm = task.get("arm") or "none"
+    def observe_task(self, task: TaskResult) -> None:
+        arm = task.arm or "none"
         self.arm_pulls.labels(arm).inc()
-        self.task_seconds.labels(arm).observe(float(task.get("latency_ms", 0.0)) / 1000)
-        execution = task.get("execution") or {}
-        self.executions.labels(execution.get("status") or "not_run").inc()
-        if task.get("reward") is not None:
-            self.rewards.labels(arm).observe(float(task["reward"]))
+        self.task_seconds.labels(arm).observe(task.latency_ms / 1000)
+        self.executions.labels(task.status or "not_run").inc()
+        if task.reward is not None:
+            self.rewards.labels(arm).observe(task.reward)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent.jsontypes import JSONObject
 from agent.service.metrics import Metrics
 
 log = logging.getLogger("toolroute.access")
@@ -36,7 +37,7 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+def error_body(kind: str, message: str, **extra: Any) -> JSONObject:
     """The one error shape every route answers with."""
     return {
         "error": {"type": kind, "message": message, "request_id": request_id_var.get(), **extra}

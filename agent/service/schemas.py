@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.jsontypes import JSONObject
+from agent.task import (
+    ExecutionRecord,
+    FallbackRecord,
+    FeedbackRecord,
+    HitRecord,
+    RoutingRecord,
+    TaskResult,
+    Tokens,
+)
 from apidb import APIDoc
 from apidb.schema import DocKind, HttpOperation
 from retriever.config import MAX_K, MAX_QUERY_CHARS
@@ -31,29 +41,6 @@ class TaskCreate(_Strict):
     execute: bool = Field(default=True, description="Run the call in the sandbox.")
 
 
-class HitPublic(BaseModel):
-    id: str
-    hub: str
-    kind: str
-    call: str
-    score: float
-    ranks: dict[str, int | None] = Field(default_factory=dict)
-
-
-class ExecutionPublic(BaseModel):
-    status: str
-    output: str
-    trace: list[dict[str, Any]] = Field(default_factory=list)
-    executor: str
-
-
-class FeedbackPublic(BaseModel):
-    source: str
-    score: int
-    comment: str | None = None
-    created_at: str
-
-
 class TaskPublic(BaseModel):
     """A task as stored: what was asked, found, chosen, generated, run and rewarded."""
 
@@ -62,24 +49,24 @@ class TaskPublic(BaseModel):
     query: str
     hub: str | None = None
     k: int
-    hits: list[HitPublic]
+    hits: list[HitRecord]
     arm: str | None
-    routing: dict[str, Any] | None = None
-    fallbacks: list[dict[str, str]] = Field(default_factory=list)
+    routing: RoutingRecord | None = None
+    fallbacks: list[FallbackRecord] = Field(default_factory=list)
     call: str | None
     api_id: str | None
     parse_error: str | None = None
-    execution: ExecutionPublic | None
+    execution: ExecutionRecord | None
     reward: float | None
     latency_ms: float
     timings: dict[str, float] = Field(default_factory=dict)
     cost: float
-    tokens: dict[str, int] = Field(default_factory=dict)
-    feedback: list[FeedbackPublic] = Field(default_factory=list)
+    tokens: Tokens = Field(default_factory=Tokens)
+    feedback: list[FeedbackRecord] = Field(default_factory=list)
 
     @classmethod
-    def from_task(cls, task: dict[str, Any]) -> TaskPublic:
-        return cls.model_validate({**task, "id": task["task_id"]})
+    def from_task(cls, task: TaskResult) -> TaskPublic:
+        return cls.model_validate({**dict(task), "id": task.task_id})
 
 
 class TaskPage(BaseModel):
@@ -110,12 +97,12 @@ class APIDocCreate(_Strict):
     domain: str = ""
     name: str = Field(min_length=1, max_length=300)
     call: str = Field(default="", max_length=10_000)
-    parameters: dict[str, Any] | None = None
+    parameters: JSONObject | None = None
     description: str = Field(default="", max_length=20_000)
     examples: list[str] = Field(default_factory=list, max_length=50)
     source: str = ""
     http: HttpOperation | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: JSONObject = Field(default_factory=dict)
 
     def to_doc(self, doc_id: str | None = None) -> APIDoc:
         return APIDoc.model_validate(self.model_dump() | ({"id": doc_id} if doc_id else {}))
@@ -136,14 +123,14 @@ class APIDocPublic(BaseModel):
     domain: str
     name: str
     call: str
-    parameters: dict[str, Any] | None
+    parameters: JSONObject | None
     description: str
     examples: list[str]
     source: str
     version: int
     updated_at: datetime
     http: HttpOperation | None
-    extra: dict[str, Any]
+    extra: JSONObject
 
     @classmethod
     def from_doc(cls, doc: APIDoc) -> APIDocPublic:
@@ -207,13 +194,13 @@ class ErrorDetail(BaseModel):
     type: str
     message: str
     request_id: str
-    details: list[dict[str, Any]] | None = None
+    details: list[JSONObject] | None = None
 
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*codes: int) -> dict[int | str, JSONObject]:
     """OpenAPI `responses` entries for these error statuses, all in the one error shape."""
     return {code: {"model": ErrorBody} for code in codes}

@@ -12,31 +12,51 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 
 from agent.errors import TOOLROUTE_ERRORS, DrainingError, QueueFullError
+from agent.jsontypes import JSONObject
+from agent.pipeline import TaskRequest
 
 if TYPE_CHECKING:
     from slack_bolt import App, BoltResponse
     from slack_sdk import WebClient
 
-    from agent.service.state import ServiceState
+    from agent.service.limits import Admission
+    from agent.service.metrics import Metrics
     from agent.settings import Settings
+    from agent.task import TaskResult
 
 log = logging.getLogger("toolroute.slack")
+T = TypeVar("T")
 
 FEEDBACK_UP = "toolroute_feedback_up"
 FEEDBACK_DOWN = "toolroute_feedback_down"
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
 
+class SlackHost(Protocol):
+    """What the bot needs of the service it runs in (`ServiceState` is one)."""
+
+    metrics: Metrics
+    admission: Admission
+
+    def run_admitted(self, work: Callable[[], T]) -> T: ...
+
+    def run_pipeline(self, request: TaskRequest) -> TaskResult: ...
+
+    def feedback(self, task_id: str, score: int, *, source: str, owner: str | None) -> bool: ...
+
+    def first_delivery(self, key: str, created_at: str) -> bool: ...
+
+
 class SlackBot:
     def __init__(
-        self, app: App, state: ServiceState, signing_secret: str, listeners: ThreadPoolExecutor
+        self, app: App, state: SlackHost, signing_secret: str, listeners: ThreadPoolExecutor
     ) -> None:
         from slack_sdk.signature import SignatureVerifier
 
@@ -47,7 +67,7 @@ class SlackBot:
         self._register()
 
     @classmethod
-    def from_settings(cls, settings: Settings, state: ServiceState) -> SlackBot:
+    def from_settings(cls, settings: Settings, state: SlackHost) -> SlackBot:
         from slack_bolt import App
         from slack_sdk import WebClient
 
@@ -89,7 +109,7 @@ class SlackBot:
         if not signed:  # stale timestamp or bad signature: nothing is parsed or run
             return BoltResponse(status=401, body='{"error":"invalid request signature"}')
         key = _delivery_key(text, lowered.get("content-type", ""))
-        if key is not None and not self.state.pipeline.tasks.first_delivery(key, _now()):
+        if key is not None and not self.state.first_delivery(key, _now()):
             retry = lowered.get("x-slack-retry-num")
             log.info("slack: dropping repeated delivery %s (retry %s)", key, retry or "-")
             return BoltResponse(status=200, body="")
@@ -105,18 +125,18 @@ class SlackBot:
         app.action(FEEDBACK_UP)(self._on_feedback)
         app.action(FEEDBACK_DOWN)(self._on_feedback)
 
-    def _on_mention(self, event: dict[str, Any], client: WebClient) -> None:
+    def _on_mention(self, event: JSONObject, client: WebClient) -> None:
         query = _MENTION.sub("", str(event.get("text", ""))).strip()
         thread = event.get("thread_ts") or event.get("ts")
         self._answer(client, str(event.get("channel")), query, thread_ts=thread)
 
-    def _on_command(self, ack: Any, command: dict[str, Any], client: WebClient) -> None:
+    def _on_command(self, ack: Any, command: JSONObject, client: WebClient) -> None:
         query = str(command.get("text", "")).strip()
         ack(f"Working on: {query}" if query else "Usage: /toolroute <what you want done>")
         if query:
             self._answer(client, str(command.get("channel_id")), query, thread_ts=None)
 
-    def _on_feedback(self, ack: Any, body: dict[str, Any], client: WebClient) -> None:
+    def _on_feedback(self, ack: Any, body: JSONObject, client: WebClient) -> None:
         ack()
         action = (body.get("actions") or [{}])[0]
         score = 1 if action.get("action_id") == FEEDBACK_UP else -1
@@ -124,9 +144,7 @@ class SlackBot:
         user = str((body.get("user") or {}).get("id", "unknown"))
         channel = str((body.get("channel") or {}).get("id", ""))
         try:
-            recorded = self.state.pipeline.feedback(
-                task_id, score, source=f"slack:{user}", owner="slack"
-            )
+            recorded = self.state.feedback(task_id, score, source=f"slack:{user}", owner="slack")
         except TOOLROUTE_ERRORS as exc:
             client.chat_postEphemeral(channel=channel, user=user, text=f"Not recorded: {exc}")
             return
@@ -147,7 +165,8 @@ class SlackBot:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Busy: {exc}")
             return
         try:
-            task = self.state.run_admitted(lambda: self.state.run_pipeline(query, owner="slack"))
+            request = TaskRequest(query, owner="slack")
+            task = self.state.run_admitted(lambda: self.state.run_pipeline(request))
         except TOOLROUTE_ERRORS as exc:  # a bad request, said plainly in the thread
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"Error: {exc}")
             return
@@ -155,30 +174,29 @@ class SlackBot:
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
 
 
-def render_task(task: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+def render_task(task: TaskResult) -> tuple[str, list[JSONObject]]:
     """The reply: the call, the execution outcome and the arm, with 👍/👎 buttons."""
-    execution = task.get("execution") or {}
-    call = task.get("call") or "(no call)"
-    status = execution.get("status", "not run")
-    arm = task.get("arm") or "none"
+    call = task.call or "(no call)"
+    status = task.status or "not run"
+    arm = task.arm or "none"
     text = f"{call} · {status} · arm {arm}"
-    summary = f"*Outcome:* `{status}`  ·  *Arm:* `{arm}`  ·  *API:* `{task.get('api_id') or '-'}`"
-    blocks: list[dict[str, Any]] = [
+    summary = f"*Outcome:* `{status}`  ·  *Arm:* `{arm}`  ·  *API:* `{task.api_id or '-'}`"
+    blocks: list[JSONObject] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"```{call[:2900]}```"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": summary}]},
         {
             "type": "actions",
             "block_id": "toolroute_feedback",
             "elements": [
-                _button("👍", FEEDBACK_UP, task["task_id"], "primary"),
-                _button("👎", FEEDBACK_DOWN, task["task_id"], "danger"),
+                _button("👍", FEEDBACK_UP, task.task_id, "primary"),
+                _button("👎", FEEDBACK_DOWN, task.task_id, "danger"),
             ],
         },
     ]
     return text, blocks
 
 
-def _button(label: str, action_id: str, task_id: str, style: str) -> dict[str, Any]:
+def _button(label: str, action_id: str, task_id: str, style: str) -> JSONObject:
     return {
         "type": "button",
         "text": {"type": "plain_text", "text": label, "emoji": True},

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from agent.service.auth import Keyring
 from agent.service.limits import Admission, RateLimiter
@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from anyio import CapacityLimiter
 
     from agent.catalog import CatalogWriter
-    from agent.pipeline import Pipeline
+    from agent.pipeline import Pipeline, TaskRequest
     from agent.service.slack import SlackBot
     from agent.settings import Settings
+    from agent.task import TaskResult
     from agent.toolset import ToolsetCache
     from retriever.sync import ChangeFollower
 
@@ -112,12 +113,19 @@ class ServiceState:
         finally:
             self.admission.leave(time.perf_counter() - started)
 
-    def run_pipeline(self, query: str, **options: Any) -> dict[str, Any]:
+    def run_pipeline(self, request: TaskRequest) -> TaskResult:
         """One task through the pipeline (stored before it returns), counted in the metrics.
         Every entry point (REST, OpenAI-compatible, Slack) runs tasks through here."""
-        task = self.pipeline.run(query, **options)
+        task = self.pipeline.run(request)
         self.metrics.observe_task(task)
         return task
+
+    def feedback(self, task_id: str, score: int, *, source: str, owner: str | None) -> bool:
+        """Human feedback on `owner`'s task (any task when None); False if already given."""
+        return self.pipeline.feedback(task_id, score, source=source, owner=owner)
+
+    def first_delivery(self, key: str, created_at: str) -> bool:
+        return self.pipeline.tasks.first_delivery(key, created_at)
 
     def shutdown(self) -> None:
         """Stop taking tasks, let running ones finish (up to the drain timeout), kill what

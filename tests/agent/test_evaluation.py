@@ -19,7 +19,8 @@ from agent.evaluation.metrics import (
     router_figures,
     settled_step,
 )
-from agent.evaluation.runner import Observer
+from agent.evaluation.observe import Observer
+from agent.evaluation.records import ArmOutcome, PredictionLine
 from agent.pipeline import Pipeline
 from agent.pool import PoolConfig
 from agent.settings import Settings
@@ -192,19 +193,23 @@ def test_replay_reads_plain_recordings_and_names_bad_files(tmp_path: Path) -> No
 # ----------------------------------------------------------------------------- metrics
 
 
-def line(arm: str, reward: float, others: dict[str, float]) -> dict[str, object]:
+def line(arm: str, reward: float, others: dict[str, float]) -> PredictionLine:
     brief = {"api_id": None, "execution_status": "ok", "latency_ms": 1.0, "cost": 0.0,
              "ast": "correct", "strict": False}  # fmt: skip
-    return {
-        "arm": arm,
-        "reward": reward,
-        "ast": "correct",
-        "strict": True,
-        "execution_status": "ok",
-        "latency_ms": 10.0,
-        "cost": 0.001,
-        "arms": {name: brief | {"reward": r} for name, r in others.items()},
-    }
+    return PredictionLine.model_validate(
+        {
+            "question_id": 1,
+            "hub": "torchhub",
+            "arm": arm,
+            "reward": reward,
+            "ast": "correct",
+            "strict": True,
+            "execution_status": "ok",
+            "latency_ms": 10.0,
+            "cost": 0.001,
+            "arms": {name: brief | {"reward": r} for name, r in others.items()},
+        }
+    )
 
 
 def test_regret_against_the_best_fixed_arm_and_the_oracle() -> None:
@@ -249,7 +254,7 @@ def test_outcome_figures_count_every_class() -> None:
             "reward": 0.0,
         },
     ]
-    figures = outcome_figures(rows)
+    figures = outcome_figures([ArmOutcome.model_validate(row) for row in rows])
     assert figures["ast_accuracy"] == 0.5 and figures["hallucination"] == 0.5
     assert figures["strict_accuracy"] == 0.5
     assert figures["execution"] == {"invalid_call": 0.5, "ok": 0.5}
@@ -273,13 +278,9 @@ def test_an_arm_is_judged_on_its_own_output_without_its_doc_label(
     settings = Settings(data_dir=small_data)
     with Pipeline.open(settings, retriever=retriever, pool_config=config, extra_arms=arms) as p:
         observer = Observer(p, ["torchhub"], k=5)
-        answer = observer.answer(question, "labelled")
-        assert answer["api_call"] == question.gold_call
-        assert (answer["ast"], answer["strict"], answer["execution_status"]) == (
-            "correct",
-            True,
-            "ok",
-        )
+        answer = observer.outcome(question, "labelled")
+        assert answer.api_call == question.gold_call
+        assert (answer.ast, answer.strict, answer.execution_status) == ("correct", True, "ok")
         # An arm that cannot answer is unavailable, not replaced by another arm's answer.
-        assert observer.answer(question, "unsure")["unavailable"] is True
+        assert observer.outcome(question, "unsure").unavailable is True
         assert p.router.stats()["arms"].get("unsure", {}).get("infra_failures", 0) == 0

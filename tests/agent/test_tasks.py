@@ -12,17 +12,19 @@ from typing import Any
 import pytest
 
 from agent.errors import DatabaseUnavailableError, TaskNotFoundError
+from agent.task import TaskResult
 from agent.tasks import TaskStore
 from tests.postgres import PostgresServer, require_server_bindir
 
 NOW = "2026-11-22T10:00:00+00:00"
 
 
-def a_task(**overrides: Any) -> dict[str, Any]:
+def a_task(**overrides: Any) -> TaskResult:
     task = {
         "task_id": uuid.uuid4().hex,
         "created_at": NOW,
         "query": "classify images",
+        "k": 5,
         "arm": "template",
         "api_id": "torchhub/resnet50",
         "execution": {"status": "ok"},
@@ -30,8 +32,9 @@ def a_task(**overrides: Any) -> dict[str, Any]:
         "latency_ms": 12.5,
         "cost": 0.0001,
         "context": {"features": [0.5, 1.0]},
+        "owner": "key1",
     }
-    return task | overrides
+    return TaskResult.model_validate(task | overrides)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,29 +55,33 @@ def tasks(database: str) -> Iterator[TaskStore]:
 def test_a_saved_task_reads_back_whole(tasks: TaskStore) -> None:
     task = a_task()
     tasks.save(task)
-    assert tasks.get(task["task_id"]) == task | {"feedback": []}
+    assert tasks.get(task.task_id) == task
+    assert tasks.get(task.task_id, owner="key1") == task
+    with pytest.raises(TaskNotFoundError):
+        tasks.get(task.task_id, owner="someone-else")
     assert tasks.count() == 1
     with pytest.raises(TaskNotFoundError):
         tasks.get("no-such-task")
 
 
 def test_recent_pages_newest_first(tasks: TaskStore) -> None:
-    ids = [a_task(query=f"q{i}")["task_id"] for i in range(5)]
+    ids = [a_task(query=f"q{i}").task_id for i in range(5)]
     for i, task_id in enumerate(ids):
-        tasks.save(a_task(task_id=task_id, query=f"q{i}"))
+        tasks.save(a_task(task_id=task_id, query=f"q{i}", owner="key2" if i == 2 else "key1"))
     first = tasks.recent(limit=2)
-    assert [t["task_id"] for t in first] == [ids[4], ids[3]]
-    rest = tasks.recent(limit=10, before_seq=first[-1]["seq"])
-    assert [t["task_id"] for t in rest] == [ids[2], ids[1], ids[0]]
+    assert [t.task_id for _, t in first] == [ids[4], ids[3]]
+    rest = tasks.recent(limit=10, before_seq=first[-1][0])
+    assert [t.task_id for _, t in rest] == [ids[2], ids[1], ids[0]]
+    assert [t.task_id for _, t in tasks.recent(owner="key2")] == [ids[2]]
 
 
 def test_feedback_is_kept_once_per_task_and_source(tasks: TaskStore) -> None:
     task = a_task()
     tasks.save(task)
-    assert tasks.add_feedback(task["task_id"], "api", 1, "good", NOW) is True
-    assert tasks.add_feedback(task["task_id"], "api", -1, "changed my mind", NOW) is False
-    assert tasks.add_feedback(task["task_id"], "slack:U1", -1, None, NOW) is True
-    got = {f["source"]: (f["score"], f["comment"]) for f in tasks.feedback(task["task_id"])}
+    assert tasks.add_feedback(task.task_id, "api", 1, "good", NOW) is True
+    assert tasks.add_feedback(task.task_id, "api", -1, "changed my mind", NOW) is False
+    assert tasks.add_feedback(task.task_id, "slack:U1", -1, None, NOW) is True
+    got = {f.source: (f.score, f.comment) for f in tasks.feedback(task.task_id)}
     assert got == {"api": (1, "good"), "slack:U1": (-1, None)}
     with pytest.raises(TaskNotFoundError):
         tasks.add_feedback("no-such-task", "api", 1, None, NOW)
@@ -92,7 +99,7 @@ def test_two_instances_on_one_database_share_tasks_and_race_safely(database: str
     try:
         task = a_task()
         first.save(task)
-        assert second.get(task["task_id"])["query"] == task["query"]
+        assert second.get(task.task_id).query == task.query
 
         # The same Slack retry reaching both at once, the same feedback twice, and new
         # tasks, from 8 threads: every write lands, and each "once" happens once.
@@ -105,7 +112,7 @@ def test_two_instances_on_one_database_share_tasks_and_race_safely(database: str
                 for i in range(10):
                     store.save(a_task(query=f"w{n}-{i}"))
                     firsts.append(store.first_delivery(f"event:{i}", NOW))
-                    accepted.append(store.add_feedback(task["task_id"], f"s{i}", 1, None, NOW))
+                    accepted.append(store.add_feedback(task.task_id, f"s{i}", 1, None, NOW))
             except BaseException as exc:  # collected: the assertion below reports it
                 errors.append(exc)
 
@@ -138,7 +145,15 @@ def test_an_existing_sqlite_task_database_opens_as_it_is(tmp_path: Path) -> None
         )
     store = TaskStore(path)
     try:
-        assert store.get("old")["task_id"] == "old"
+        old = store.get("old")  # the row's columns fill in what the old body lacks
+        assert (old.task_id, old.query, old.created_at, old.owner) == (
+            "old",
+            "q",
+            "2026-01-01",
+            None,
+        )
+        with pytest.raises(TaskNotFoundError):
+            store.get("old", owner="key1")  # no owner: only admins see it
         assert store.add_feedback("old", "api", 1, None, NOW) is True
     finally:
         store.close()

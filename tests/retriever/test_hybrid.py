@@ -105,8 +105,10 @@ def test_another_process_changes_are_followed_in_the_background(
 
         store.update(WEATHER.model_copy(update={"description": "Translate Klingon poetry."}))
         eventually(
-            lambda: retriever.search("klingon", 1, hub="functions")[0].doc.description
-            == "Translate Klingon poetry."
+            lambda: (
+                retriever.search("klingon", 1, hub="functions")[0].doc.description
+                == "Translate Klingon poetry."
+            )
         )
 
         store.delete(WEATHER.id)
@@ -118,9 +120,7 @@ def test_another_process_changes_are_followed_in_the_background(
         follower.stop()
 
 
-def test_a_search_never_changes_the_index(
-    retriever: HybridRetriever, store: CatalogStore
-) -> None:
+def test_a_search_never_changes_the_index(retriever: HybridRetriever, store: CatalogStore) -> None:
     """Embedding another process's import is the follower's job, never a request's."""
     size = len(retriever)
     store.add(WEATHER)

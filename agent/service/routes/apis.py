@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -17,11 +17,12 @@ from agent.service.schemas import (
     error_responses,
 )
 from apidb import LoaderError, load_text
+from apidb.names import ImportFormat
 
 router = APIRouter(tags=["apis"])
 _ERRORS = error_responses(401, 404, 422, 429)
 _WRITE_ERRORS = error_responses(401, 403, 404, 422, 429)
-ImportFormat = Literal["apibench", "openai-tools", "openapi"]
+
 
 _IMPORT_BODY = {
     "requestBody": {

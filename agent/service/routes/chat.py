@@ -20,9 +20,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.pipeline import TaskRequest
 from agent.resolve import callable_name
 from agent.service.deps import CallerDep, StateDep, run_task
 from agent.service.schemas import error_responses
+from agent.task import ParsedCall, TaskResult
 from apidb import APIDoc
 
 router = APIRouter(tags=["openai"])
@@ -81,10 +83,11 @@ async def chat_completions(
     tools = [t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None
     wants_calls = body.tool_choice != "none"
 
-    def work() -> tuple[dict[str, Any], APIDoc | None]:
+    def work() -> tuple[TaskResult, APIDoc | None]:
         toolset = state.toolsets.get(tools) if tools else None
-        task = state.run_pipeline(query, arm=arm, toolset=toolset, owner=caller.owner)
-        api_id = task.get("api_id")
+        request = TaskRequest(query, arm=arm, toolset=toolset, owner=caller.owner)
+        task = state.run_pipeline(request)
+        api_id = task.api_id
         doc = None
         if api_id and toolset is not None:
             doc = toolset.resolver.doc(api_id)
@@ -93,13 +96,12 @@ async def chat_completions(
         return task, doc
 
     task, doc = await run_task(state, work)
-    tokens = task.get("tokens") or {}
-    usage = (int(tokens.get("in", 0)), int(tokens.get("out", 0)))
-    call = task.get("parsed_call")
+    usage = (task.tokens.in_, task.tokens.out)
+    call = task.parsed_call
     # Only a call that resolved to one of the tools becomes a tool call: a client must never
     # be asked to run a function it did not define.
     if call is None or doc is None or not wants_calls:
-        text = task.get("call") or (task.get("execution") or {}).get("output") or ""
+        text = task.call or (task.execution.output if task.execution else "")
         return _completion(body.model, text, None, task, usage=usage)
     return _completion(body.model, None, _tool_call(call, doc), task, usage=usage)
 
@@ -133,11 +135,11 @@ def _query(messages: list[ChatMessage]) -> str:
     raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no user message with text")
 
 
-def _tool_call(call: dict[str, Any], doc: APIDoc | None) -> dict[str, Any]:
+def _tool_call(call: ParsedCall, doc: APIDoc | None) -> dict[str, Any]:
     """The call as an OpenAI tool call: the API's callable name, arguments as JSON
     (positional arguments named by the schema's order where it has one)."""
-    arguments: dict[str, Any] = dict(call.get("kwargs") or {})
-    positional = list(call.get("args") or [])
+    arguments: dict[str, Any] = dict(call.keywords)
+    positional = list(call.positional)
     if doc is not None and doc.kind != "python":
         name = callable_name(doc)
         order = list(((doc.parameters or {}).get("properties") or {}).keys())
@@ -145,7 +147,7 @@ def _tool_call(call: dict[str, Any], doc: APIDoc | None) -> dict[str, Any]:
             arguments.setdefault(key, value)
         positional = positional[len(order) :]
     else:
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", call["function"])[:64] or "call"
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", call.function)[:64] or "call"
     if positional:
         arguments["args"] = positional
     return {
@@ -159,7 +161,7 @@ def _completion(
     model: str,
     content: str | None,
     tool_call: dict[str, Any] | None,
-    task: dict[str, Any] | None,
+    task: TaskResult | None,
     *,
     usage: tuple[int, int],
 ) -> dict[str, Any]:
@@ -167,10 +169,10 @@ def _completion(
     if tool_call is not None:
         message["tool_calls"] = [tool_call]
     response: dict[str, Any] = {
-        "id": f"chatcmpl-{task['task_id'] if task else uuid.uuid4().hex}",
+        "id": f"chatcmpl-{task.task_id if task else uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": (task or {}).get("arm") or model,
+        "model": (task.arm if task else None) or model,
         "choices": [
             {
                 "index": 0,
@@ -185,12 +187,15 @@ def _completion(
         },
     }
     if task is not None:
-        execution = task.get("execution") or {}
+        execution = task.execution
         response["toolroute"] = {
-            "task_id": task["task_id"],
-            "arm": task.get("arm"),
-            "api_id": task.get("api_id"),
-            "call": task.get("call"),
-            "execution": {"status": execution.get("status"), "output": execution.get("output")},
+            "task_id": task.task_id,
+            "arm": task.arm,
+            "api_id": task.api_id,
+            "call": task.call,
+            "execution": {
+                "status": execution.status if execution else None,
+                "output": execution.output if execution else None,
+            },
         }
     return response

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from agent.pipeline import TaskRequest
 from agent.service.deps import CallerDep, StateDep, run_task
 from agent.service.schemas import (
     FeedbackCreate,
@@ -32,7 +33,7 @@ async def create_task(body: TaskCreate, state: StateDep, caller: CallerDep) -> T
     answers; a full queue answers 503 with `Retry-After` and runs nothing."""
 
     def work() -> TaskPublic:
-        task = state.run_pipeline(
+        request = TaskRequest(
             body.query,
             hub=body.hub,
             k=body.k,
@@ -42,7 +43,7 @@ async def create_task(body: TaskCreate, state: StateDep, caller: CallerDep) -> T
             execute=body.execute,
             owner=caller.owner,
         )
-        return TaskPublic.from_task(task)
+        return TaskPublic.from_task(state.run_pipeline(request))
 
     return await run_task(state, work)
 
@@ -58,9 +59,9 @@ def list_tasks(
 ) -> TaskPage:
     owner = None if caller.admin else caller.owner
     rows = state.pipeline.tasks.recent(limit, int(cursor) if cursor else None, owner=owner)
-    items = [TaskPublic.from_task(row) for row in rows]
+    items = [TaskPublic.from_task(task) for _, task in rows]
     more = len(rows) == limit
-    return TaskPage(items=items, next_cursor=str(rows[-1]["seq"]) if rows and more else None)
+    return TaskPage(items=items, next_cursor=str(rows[-1][0]) if rows and more else None)
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS, summary="One task")

@@ -13,6 +13,7 @@ import pytest
 from agent.service.auth import KEYS_FILE, Keyring, digest
 from agent.service.limits import Admission, DrainingError, QueueFullError, RateLimiter
 from agent.service.slack import _delivery_key, render_task
+from agent.task import TaskResult
 
 
 def test_configured_keys_are_held_only_as_digests() -> None:
@@ -81,13 +82,17 @@ def test_slack_delivery_ids() -> None:
 
 def test_the_slack_reply_has_the_call_outcome_arm_and_buttons() -> None:
     text, blocks = render_task(
-        {
-            "task_id": "t1",
-            "call": "f(x=1)",
-            "arm": "template",
-            "api_id": "a/b",
-            "execution": {"status": "ok"},
-        }
+        TaskResult.model_validate(
+            {
+                "task_id": "t1",
+                "created_at": "2026-12-02T00:00:00+00:00",
+                "query": "q",
+                "call": "f(x=1)",
+                "arm": "template",
+                "api_id": "a/b",
+                "execution": {"status": "ok"},
+            }
+        )
     )
     assert text == "f(x=1) · ok · arm template"
     buttons = blocks[-1]["elements"]

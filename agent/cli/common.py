@@ -1,0 +1,159 @@
+"""What every `toolroute` command shares: the Typer apps, the consoles, the settings, the
+catalog and index openers, progress output and the choices the packages define.
+
+Nothing heavy is imported here: `toolroute --help` loads Typer and these names only, and a
+command imports torch, faiss or llama.cpp when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+
+from agent.jsontypes import JSONObject
+from apidb.names import ApibenchHub
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+    from apidb import APIDoc, CatalogStore
+    from retriever import Hit, HybridRetriever
+
+app = typer.Typer(
+    name="toolroute",
+    # Click's plain help: rich's help renderer alone costs ~100 ms of every `--help`.
+    rich_markup_mode=None,
+    help="Natural language in, a verified API call out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+apis_app = typer.Typer(help="Manage the API catalog.", no_args_is_help=True)
+index_app = typer.Typer(help="Build the search index or tune its embedder.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
+router_app = typer.Typer(help="Inspect or reset the bandit router.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate toolroute on benchmarks.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage the REST API's keys.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Run code in the sandbox.", no_args_is_help=True)
+for sub, name in (
+    (apis_app, "apis"),
+    (index_app, "index"),
+    (bench_app, "bench"),
+    (router_app, "router"),
+    (eval_app, "eval"),
+    (keys_app, "keys"),
+    (sandbox_app, "sandbox"),
+):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+HubOption = Annotated[str | None, typer.Option("--hub", help="Only APIs from this hub.")]
+TUNED_MODEL_NAME = "minilm-tuned"  # `index tune`'s default output, under DATA/models
+
+# Choices are the packages' own Literal types (Typer offers their values), so the CLI
+# cannot drift from what the packages accept.
+HubChoice = Literal["all", ApibenchHub]
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The TOOLROUTE_* settings; a bad value is a `ConfigError` naming the variable."""
+    from pydantic import ValidationError
+
+    from agent.errors import ConfigError
+    from agent.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "TOOLROUTE_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise ConfigError(f"{where}: {first['msg']}") from None
+
+
+def open_store() -> CatalogStore:
+    """The catalog, seeded with the APIBench APIs the first time a data dir is used."""
+    from apidb import CatalogStore
+    from apidb.bundled import seed_default_catalog
+
+    store = CatalogStore(settings().catalog_path)
+    seed_default_catalog(store)
+    return store
+
+
+def open_retriever(store: CatalogStore, *, show_progress: bool) -> HybridRetriever:
+    from retriever import HybridRetriever
+    from retriever.embedder import SentenceTransformerEmbedder
+
+    config = settings()
+    embedder = SentenceTransformerEmbedder(config.embedder_model)
+    with progress_bar("Building the search index", show_progress) as tick:
+        return HybridRetriever.open(
+            store, embedder, config.index_dir, config.retriever_config(), progress=tick
+        )
+
+
+def rich_progress(*, disable: bool = False) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=disable,
+    )
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr (never on stdout, which may be JSON)."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with rich_progress() as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def doc_summary(doc: APIDoc) -> JSONObject:
+    return {
+        "id": doc.id,
+        "hub": doc.hub,
+        "kind": doc.kind,
+        "domain": doc.domain,
+        "name": doc.name,
+        "call": doc.call,
+        "description": doc.description,
+        "version": doc.version,
+    }
+
+
+def hit_summary(rank: int, hit: Hit) -> JSONObject:
+    return {"rank": rank, **doc_summary(hit.doc), "score": hit.score, "ranks": hit.ranks}
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    logging.getLogger("faiss").setLevel(logging.ERROR)
