@@ -126,6 +126,13 @@ def _to_call(node: ast.Call, code: str, aliases: dict[str, str]) -> APICall | No
     qualified = aliases.get(head, head) + (f".{rest}" if rest else "")
     args = tuple(_value(a) for a in node.args if not isinstance(a, ast.Starred))
     kwargs = {kw.arg: _value(kw.value) for kw in node.keywords if kw.arg is not None}
+    for kw in node.keywords:
+        # `f(**{'first-name': 'Ana'})`: how a call spells an argument whose name is not a
+        # Python identifier (JSON schemas allow any property name).
+        if kw.arg is None and isinstance(kw.value, ast.Dict):
+            for key, value in zip(kw.value.keys, kw.value.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    kwargs.setdefault(key.value, _value(value))
     text = ast.get_source_segment(code, node) or ast.unparse(node)
     return APICall(function, qualified, args, kwargs, text)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 from agent.apicall import APICall
 from agent.jsontypes import JSONObject
@@ -18,18 +18,12 @@ from agent.jsontypes import JSONObject
 if TYPE_CHECKING:
     from agent.resolve import CallResolver
 
+# `no_match`: nothing was called, because no offered API fits the request (the selection
+# declined); it never ran and never trains the router.
 ExecutionStatus = Literal[
-    "ok", "api_error", "invalid_call", "blocked", "timeout", "oom", "infra_error"
+    "ok", "api_error", "invalid_call", "blocked", "timeout", "oom", "infra_error", "no_match"
 ]
-EXECUTION_STATUSES: tuple[ExecutionStatus, ...] = (
-    "ok",
-    "api_error",
-    "invalid_call",
-    "blocked",
-    "timeout",
-    "oom",
-    "infra_error",
-)
+EXECUTION_STATUSES: tuple[ExecutionStatus, ...] = get_args(ExecutionStatus)
 # Output kept with a task; longer output is cut.
 MAX_OUTPUT_CHARS = 4_000
 
@@ -49,7 +43,7 @@ class Execution:
 
     @property
     def trains_router(self) -> bool:
-        return self.status != "infra_error"
+        return self.status not in ("infra_error", "no_match")
 
     def to_json(self) -> JSONObject:
         return {

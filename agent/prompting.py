@@ -73,6 +73,43 @@ def build_prompt(query: str, hits: Sequence[Hit], proposals: Sequence[str] = ())
     return "\n".join(lines) + "\nCall:"
 
 
+FILL_FEW_SHOT = """\
+Write the call that does what the request asks, with the values the request gives.
+
+Function: get_current_weather(city: string, unit: 'celsius' | 'fahrenheit') - Get the current weather for a city.
+Request: How warm is it in Lyon right now, in celsius?
+Call: get_current_weather(city='Lyon', unit='celsius')
+
+Function: book_hotel(city: string, nights: integer, guests: integer, breakfast: boolean) - Book a hotel room.
+Request: Find me a room in Porto for 3 nights for two people.
+Call: book_hotel(city='Porto', nights=3, guests=2)
+"""
+
+
+def fill_signature(doc: APIDoc) -> str:
+    """A function as the fill prompt shows it: its arguments with their types or values."""
+    props: JSONObject = (doc.parameters or {}).get("properties") or {}
+    args = []
+    for name, spec in props.items():
+        spec = spec if isinstance(spec, dict) else {}
+        enum = spec.get("enum")
+        if isinstance(enum, list) and enum:
+            kind = " | ".join(repr(v) for v in enum[:8])
+        else:
+            kind = str(spec.get("type", "value"))
+        args.append(f"{name}: {kind}")
+    description = " ".join(doc.description.split())[: _DESCRIPTION_CHARS * 2]
+    return f"{callable_name(doc)}({', '.join(args)}) - {description or doc.name}"
+
+
+def build_fill_prompt(query: str, doc: APIDoc) -> str:
+    """The prompt for filling one chosen function's arguments (few-shot, base models)."""
+    return (
+        f"{FILL_FEW_SHOT}\nFunction: {fill_signature(doc)}\n"
+        f"Request: {' '.join(query.split())}\nCall:"
+    )
+
+
 def build_messages(
     query: str, hits: Sequence[Hit], proposals: Sequence[str] = ()
 ) -> list[dict[str, str]]:

@@ -45,7 +45,10 @@ class ToolsetCache:
     """Built toolsets by the hash of their tool definitions, least recently used evicted."""
 
     def __init__(self, embedder: Embedder, config: RetrieverConfig, capacity: int = 32) -> None:
-        self.embedder = embedder
+        from retriever.embedder import CachedEmbedder
+
+        # Tools recur across toolsets (an agent adds or drops one): embed each text once.
+        self.embedder = CachedEmbedder(embedder)
         self.config = config
         self.capacity = capacity
         self._items: OrderedDict[str, Toolset] = OrderedDict()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -134,3 +135,39 @@ class SentenceTransformerEmbedder:
             except RuntimeError as exc:
                 raise EmbedderError(f"embedding failed: {exc}") from exc
         return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+
+
+class CachedEmbedder:
+    """An embedder that remembers the vectors of the texts it has seen (least recently
+    used evicted). Agents send the same tools over and over, in changing combinations; a
+    tool's text is embedded once, not once per combination."""
+
+    def __init__(self, inner: Embedder, capacity: int = 4096) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.fingerprint = inner.fingerprint
+        self.dim = inner.dim
+        self.capacity = capacity
+        self._vectors: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> Vectors:
+        found: dict[str, Vectors] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            encoded = self.inner.encode(missing)
+            with self._lock:
+                for text, vector in zip(missing, encoded, strict=True):
+                    found[text] = vector
+                    self._vectors[text] = vector
+                while len(self._vectors) > self.capacity:
+                    self._vectors.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)

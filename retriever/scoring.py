@@ -26,11 +26,13 @@ from retriever.text import tokenize
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One search result: the doc, its final score, and its rank on each side (1-based)."""
+    """One search result: the doc, its final score, its rank on each side (1-based), and
+    its cosine similarity to the request (None when the dense side did not score it)."""
 
     doc: APIDoc
     score: float
     ranks: dict[str, int | None] = field(default_factory=dict)
+    similarity: float | None = None
 
 
 def score(
@@ -131,7 +133,10 @@ def top_hits(
             "dense": _rank_or_none(dense_rank, index),
         }
         doc = state.doc_at(position, layout)
-        hits.append(Hit(doc=doc, score=round(float(scores[index]), 6), ranks=hit_ranks))
+        cosine = float(dense[index]) if dense is not None and np.isfinite(dense[index]) else None
+        hits.append(
+            Hit(doc=doc, score=round(float(scores[index]), 6), ranks=hit_ranks, similarity=cosine)
+        )
         if len(hits) == k:
             break
     return hits

@@ -8,7 +8,8 @@ from agent.arms.base import Arm, GenerationRequest, Price, RawGeneration
 
 
 class FakeArm(Arm):
-    """Answers with queued texts, or raises queued exceptions, in order.
+    """Answers with queued texts (or whole `RawGeneration`s, to set `meta`), or raises
+    queued exceptions, in order.
 
     Remembers every request it saw. When the queue is empty it answers `default`.
     """
@@ -18,10 +19,10 @@ class FakeArm(Arm):
     def __init__(self, name: str = "fake", *, default: str = "", price: Price | None = None):
         super().__init__(name, price)
         self.default = default
-        self._queue: deque[str | Exception] = deque()
+        self._queue: deque[str | Exception | RawGeneration] = deque()
         self.requests: list[GenerationRequest] = []
 
-    def enqueue(self, *answers: str | Exception) -> FakeArm:
+    def enqueue(self, *answers: str | Exception | RawGeneration) -> FakeArm:
         self._queue.extend(answers)
         return self
 
@@ -30,4 +31,6 @@ class FakeArm(Arm):
         answer = self._queue.popleft() if self._queue else self.default
         if isinstance(answer, Exception):
             raise answer
+        if isinstance(answer, RawGeneration):
+            return answer
         return RawGeneration(text=answer, tokens_in=len(request.query.split()), tokens_out=7)

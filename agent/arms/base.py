@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.jsontypes import JSONObject
 
 if TYPE_CHECKING:
+    from agent.calls.fill import Choice
     from agent.resolve import CallResolver
+    from apidb import APIDoc
     from retriever import Hit
 
 
@@ -40,6 +42,15 @@ class Price(BaseModel):
 
 
 @dataclass(frozen=True)
+class FillRequest:
+    """The one function the selection chose, and the values the request offers for each of
+    its arguments, best first (`agent.calls.fill.candidates`)."""
+
+    doc: APIDoc
+    options: Mapping[str, Sequence[Choice]]
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     query: str
     hits: Sequence[Hit]
@@ -48,6 +59,9 @@ class GenerationRequest:
     # Calls other arms proposed, shown to an aggregator.
     proposals: Sequence[str] = ()
     resolver: CallResolver | None = None
+    # A function or HTTP operation to fill (the pipeline's selection); None for model APIs,
+    # whose canonical calls have nothing to fill.
+    fill: FillRequest | None = None
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from agent.arms.base import Arm, GenerationRequest, Price, RawGeneration
+from agent.calls.grammar import fill_grammar
 from agent.errors import ArmUnavailableError, CallParseError, MissingDependencyError
 from agent.jsontypes import JSONObject
-from agent.prompting import PROMPT_DOCS, build_prompt, call_grammar, grammar_alternatives
+from agent.prompting import (
+    PROMPT_DOCS,
+    build_fill_prompt,
+    build_prompt,
+    call_grammar,
+    grammar_alternatives,
+)
+from agent.resolve import callable_name
 
 logger = logging.getLogger("toolroute.arms")
 
@@ -38,8 +46,10 @@ class LlamaCppArm(Arm):
         max_tokens: int = 128,
         constrained: bool = True,
         seed: int = 0,
+        fill_margin: float = 0.0,
     ) -> None:
         super().__init__(name, price)
+        self.fill_margin = fill_margin
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -75,6 +85,8 @@ class LlamaCppArm(Arm):
         return self._llama
 
     def _generate(self, request: GenerationRequest) -> RawGeneration:
+        if request.fill is not None and request.fill.doc.kind != "python":
+            return self._fill(request)
         from llama_cpp.llama_grammar import LlamaGrammar
 
         prompt = build_prompt(request.query, request.hits, request.proposals)
@@ -112,6 +124,47 @@ class LlamaCppArm(Arm):
                 "constrained": "grammar" in options,
                 "temperature": temperature,
                 "fast_forward": forced,
+            },
+        )
+
+    def _fill(self, request: GenerationRequest) -> RawGeneration:
+        """One chosen function's arguments, decoded under its grounded grammar."""
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        assert request.fill is not None
+        doc = request.fill.doc
+        prompt = build_fill_prompt(request.query, doc)
+        grammar_text, loosened = fill_grammar(
+            callable_name(doc),
+            doc.parameters,
+            {name: list(options) for name, options in request.fill.options.items()},
+            margin=self.fill_margin,
+        )
+        temperature = self.temperature if request.temperature is None else request.temperature
+        options: JSONObject = {
+            "max_tokens": self.max_tokens,
+            "temperature": temperature,
+            "stop": ["\n"],
+            "stream": True,
+            "grammar": LlamaGrammar.from_string(grammar_text, verbose=False),
+        }
+        with self._lock:
+            llama = self._load()
+            try:
+                tokens_in = len(llama.tokenize(prompt.encode("utf-8")))
+                text, tokens_out, _ = self._decode(llama, prompt, options, [], [])
+            except (ValueError, RuntimeError) as exc:
+                raise ArmUnavailableError(f"{self.name}: generation failed: {exc}") from exc
+        return RawGeneration(
+            text=text.strip(),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            meta={
+                "constrained": True,
+                "fill": True,
+                "temperature": temperature,
+                "loosened": loosened,
+                "truncated": tokens_out >= self.max_tokens,
             },
         )
 

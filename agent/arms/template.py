@@ -1,15 +1,28 @@
-"""`template`: the top hit's canonical call. Zero tokens; the floor every LLM arm must beat."""
+"""`template`: zero tokens, the floor every LLM arm must beat.
+
+A model API's call is its canonical call. A function or HTTP operation is filled by the
+typed extractor (`agent.calls.fill`): numbers, quoted and capitalised spans, enum members
+and dates the request states, each matched to the argument its words point at.
+"""
 
 from __future__ import annotations
 
 from agent.arms.base import Arm, GenerationRequest, RawGeneration
+from agent.calls.fill import fill
+from agent.calls.grammar import render_call
 from agent.prompting import call_template
+from agent.resolve import callable_name
 
 
 class TemplateArm(Arm):
     kind = "template"
 
     def _generate(self, request: GenerationRequest) -> RawGeneration:
+        if request.fill is not None and request.fill.doc.kind != "python":
+            doc = request.fill.doc
+            arguments = fill(doc.parameters, request.query, f"{doc.name} {doc.description}")
+            text = render_call(callable_name(doc), arguments)
+            return RawGeneration(text=text, meta={"from": doc.id})
         if not request.hits:
             return RawGeneration(text="", meta={"reason": "no API was retrieved"})
         doc = request.hits[0].doc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from agent.resolve import CallResolver
 from apidb import APIDoc
 from apidb.bundled import apibench_docs
 from apidb.loaders import load_file
-from retriever import Hit
+from retriever import Hit, HybridRetriever
 from retriever.benchmark import load_questions
 from tests.conftest import FIXTURES
 
@@ -86,3 +87,45 @@ def test_a_model_file_that_is_not_a_gguf_is_an_unavailable_arm(tmp_path: Path) -
     bogus.write_bytes(b"not a model")
     with pytest.raises(ArmUnavailableError, match="cannot load"):
         LlamaCppArm("bad", bogus).warm_up()
+
+
+# --------------------------------------------------- right calls with the real model
+
+
+def test_gemma_fills_the_chosen_function_from_the_request(
+    arm: LlamaCppArm, retriever: HybridRetriever, small_data: Path, embedder: Any
+) -> None:
+    from agent.calls.select import ToolChoice
+    from agent.pipeline import Pipeline, TaskRequest
+    from agent.pool import PoolConfig
+    from agent.settings import Settings
+    from agent.toolset import ToolsetCache
+    from retriever.config import RetrieverConfig
+    from tests.agent.test_right_calls import COUNTRY_TOOLS, tool
+
+    weather = tool("get_weather", "Current weather for a city", city="string")
+    config = PoolConfig.model_validate({"arms": {"template": {"type": "template"}}})
+    toolsets = ToolsetCache(embedder, RetrieverConfig())
+    settings = Settings(data_dir=small_data)
+    with Pipeline.open(
+        settings, retriever=retriever, pool_config=config, extra_arms={"gemma": arm}
+    ) as pipeline:
+        countries = toolsets.get(COUNTRY_TOOLS)
+
+        def ask(query: str, **options: Any) -> Any:
+            return pipeline.run(TaskRequest(query, arm="gemma", **options))
+
+        capital = ask("What is the capital of Brazil?", toolset=countries)
+        assert capital.call == "country_info_capital(country='Brazil')"
+        assert capital.generation is not None and capital.generation.meta["fill"] is True
+        two = ask("What is the weather in Paris and in Rome?", toolset=toolsets.get([weather]))
+        assert [c.arguments["city"] for c in two.calls] == ["Paris", "Rome"]
+        declined = ask("Play some jazz in the kitchen", toolset=countries)
+        assert declined.execution.status == "no_match" and declined.generation is None
+        named = ask(
+            "What is the capital of Brazil?",
+            toolset=countries,
+            tool_choice=ToolChoice("function", "country_info_largest_city"),
+        )
+        assert named.call == "country_info_largest_city(country='Brazil')"
+    toolsets.close()

@@ -1,0 +1,1 @@
+"""Right calls: choosing the function, filling its arguments, verifying, declining."""

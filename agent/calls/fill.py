@@ -1,0 +1,430 @@
+"""Filling a function's arguments from the request, with values the request grounds.
+
+`candidates(schema, request)` ranks, for every argument of a JSON schema, the values the
+request offers that fit it (`grounding.spans`), best first; `fill(schema, request)` takes
+the best consistent choice: the template arm's typed extractor, and the candidates an LLM
+arm's grammar may choose among.
+
+What makes a value fit an argument, in order of weight:
+- its type: a number for `integer`/`number` (a percentage becomes a fraction for a rate:
+  "5%" is 0.05 for `interest_rate`), an enum member the request names, a time for a
+  date/time field, text otherwise;
+- the words around it: the cue before it ("from" for `origin`, "to" for `destination`,
+  "in"/"near" for `location`, "by" for `artist`) and the noun after a number ("5 days" for
+  `days`, "two people" for `passengers`), matched against the argument's name and
+  description;
+- its kind: quoted text for titles and text, proper names for named things, and plain
+  phrases last.
+Each span of the request fills one argument at most. Required arguments take the best
+fitting value there is; optional ones only a value the request clearly gives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.calls.grounding import Span, normalise, spans
+from agent.jsontypes import JSONObject
+
+# Cue words before a value, and the argument words they point to.
+_CUES: dict[str, tuple[str, ...]] = {
+    "from": ("origin", "from", "source", "start", "departure", "base", "sender", "current"),
+    "to": ("destination", "to", "target", "end", "arrival", "recipient", "into"),
+    "into": ("target", "to", "destination", "language"),
+    "in": (
+        "location",
+        "city",
+        "place",
+        "area",
+        "region",
+        "country",
+        "state",
+        "where",
+        "language",
+        "unit",
+    ),
+    "near": ("location", "city", "place", "area", "address", "landmark", "near"),
+    "at": ("location", "place", "time", "venue", "address"),
+    "around": ("location", "area", "time"),
+    "by": ("artist", "author", "director", "creator", "by", "composer", "singer", "band"),
+    "for": ("topic", "query", "keywords", "interest", "subject", "for", "search", "recipe", "name"),
+    "about": ("topic", "query", "subject", "keywords"),
+    "on": ("topic", "date", "day", "subject"),
+    "of": ("name", "title", "word", "song", "company", "book", "movie", "item"),
+    "with": ("feature", "features", "amenities", "with", "ingredients"),
+}
+_TEXT_NAMES = ("title", "text", "song", "word", "name", "message", "query", "phrase", "term",
+               "keyword", "keywords", "question", "sentence", "content", "isbn")  # fmt: skip
+_PLACE_NAMES = ("location", "city", "place", "area", "address", "region", "country", "state",
+                "origin", "destination", "landmark", "venue", "from", "to")  # fmt: skip
+_TIME_NAMES = ("date", "time", "day", "when", "datetime", "schedule", "start", "end")
+_RATE_NAMES = ("rate", "ratio", "fraction", "probability", "yield", "return")
+_PERCENT_NAMES = ("percent", "percentage", "pct")
+_TOPIC_CUES = frozenset({"about", "regarding", "concerning", "related", "on", "in"})
+_TOPIC_WORDS = (
+    "topic",
+    "subject",
+    "query",
+    "keyword",
+    "keywords",
+    "interest",
+    "genre",
+    "category",
+    "theme",
+)
+_STOPWORDS = frozenset(
+    """a an the and or of for to in on at by with from be is are it its this that which
+    e g eg s specific given certain one""".split()
+)
+_MIN_OPTIONAL = 2.0  # an optional argument is filled only from this score up
+_MIN_REQUIRED = 0.5
+_OTHER_VALUE = 0.5  # how much better a span must fit a taken argument to be its second value
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One argument of a function, as the filler sees it: its name's words, and the
+    content words of its description before any example ("e.g. Paris" names no slot)."""
+
+    name: str
+    schema: JSONObject
+    required: bool
+    words: frozenset[str] = field(default_factory=frozenset)  # name and description words
+    name_words: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def type(self) -> str:
+        kind = self.schema.get("type")
+        return kind if isinstance(kind, str) else "string"
+
+    @property
+    def item_schema(self) -> JSONObject:
+        items = self.schema.get("items")
+        return items if isinstance(items, dict) else {}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A candidate value for a slot, with its score and the span it came from."""
+
+    value: Any
+    score: float
+    span: tuple[int, int] | None = None  # None: an enum member or a flag
+
+
+def slots(schema: JSONObject | None) -> list[Slot]:
+    properties = ((schema or {}).get("properties")) or {}
+    required = set((schema or {}).get("required") or [])
+    found = []
+    for name, spec in properties.items():
+        spec = spec if isinstance(spec, dict) else {}
+        description = re.split(
+            r"\be\.g\.|\bfor example\b|\bsuch as\b|\(", str(spec.get("description", ""))
+        )[0]
+        name_words = frozenset(_stems(str(name)))
+        words = name_words | {w for w in _stems(description) if w not in _STOPWORDS}
+        found.append(Slot(str(name), spec, name in required, frozenset(words), name_words))
+    return found
+
+
+def candidates(
+    schema: JSONObject | None, request: str, about: str = "", limit: int = 4
+) -> dict[str, list[Choice]]:
+    """For each argument, the values the request offers, best first (at most `limit`).
+    `about` is the function's name and description: words of the request that say what
+    the function does ("latest", "average") describe the operation, not an argument."""
+    found = spans(request)
+    operation = frozenset(_stems(about)) - _STOPWORDS
+    argument_slots = slots(schema)
+    ranked = {}
+    for index, slot in enumerate(argument_slots):
+        options = _rank(slot, found, request, operation)
+        place = index / max(1, len(argument_slots) - 1) if len(argument_slots) > 1 else 0.0
+        ranked[slot.name] = sorted(
+            (_in_order(choice, place, len(request)) for choice in options), key=lambda c: -c.score
+        )[:limit]
+    return ranked
+
+
+def _in_order(choice: Choice, place: float, length: int) -> Choice:
+    """A touch of order: with nothing else to tell them apart, earlier arguments take
+    earlier values ("between London and Paris": origin London)."""
+    if choice.span is None:
+        return choice
+    where = choice.span[0] / max(1, length)
+    return Choice(choice.value, choice.score + 0.2 * (1 - abs(where - place)), choice.span)
+
+
+def fill(schema: JSONObject | None, request: str, about: str = "") -> dict[str, Any]:
+    """The best consistent arguments: each span used once, optional arguments only when the
+    request clearly gives them."""
+    return {name: choice.value for name, choice in assign(schema, request, about).items()}
+
+
+def exclusive_options(
+    schema: JSONObject | None, request: str, about: str = "", limit: int = 4
+) -> dict[str, list[Choice]]:
+    """`candidates`, without the spans the best consistent assignment gives to another
+    argument: what an LLM arm may choose among, so that one phrase of the request never
+    fills two arguments ("Rome, Italy" as both the destination and the date)."""
+    chosen = assign(schema, request, about)
+    options = candidates(schema, request, about, limit=8)
+    exclusive: dict[str, list[Choice]] = {}
+    for name, choices in options.items():
+        taken = [c.span for other, c in chosen.items() if other != name and c.span is not None]
+        exclusive[name] = [
+            c for c in choices if c.span is None or not any(_overlap(c.span, t) for t in taken)
+        ][:limit]
+    return exclusive
+
+
+def assign(schema: JSONObject | None, request: str, about: str = "") -> dict[str, Choice]:
+    """The best consistent assignment of the request's values to the arguments."""
+    ranked = candidates(schema, request, about, limit=8)
+    required = {slot.name for slot in slots(schema) if slot.required}
+    pairs = sorted(
+        ((choice.score, name, i, choice) for name, options in ranked.items()
+         for i, choice in enumerate(options)),
+        key=lambda item: (-item[0], item[1], item[2]),
+    )  # fmt: skip
+    # Each span's best score over every argument: a value that fits a taken argument much
+    # better than this one is another value for that argument ("the weather in Paris and
+    # in Rome": a second city, asked for by a second call), not this argument's value.
+    best_for_span: dict[tuple[int, int], tuple[float, str]] = {}
+    for score, name, _, choice in pairs:
+        if choice.span is not None and choice.span not in best_for_span:
+            best_for_span[choice.span] = (score, name)
+    chosen: dict[str, Choice] = {}
+    used: list[tuple[int, int]] = []
+    for score, name, _, choice in pairs:
+        if name in chosen:
+            continue
+        if score < (_MIN_REQUIRED if name in required else _MIN_OPTIONAL):
+            continue
+        if choice.span is not None and any(_overlap(choice.span, other) for other in used):
+            continue
+        if choice.span is not None:
+            best_score, best_name = best_for_span[choice.span]
+            if best_name != name and best_name in chosen and best_score - score > _OTHER_VALUE:
+                continue
+        chosen[name] = choice
+        if choice.span is not None:
+            used.append(choice.span)
+    order = list(ranked)
+    return {name: chosen[name] for name in order if name in chosen}
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _rank(
+    slot: Slot, found: list[Span], request: str, operation: frozenset[str] = frozenset()
+) -> list[Choice]:
+    if slot.type == "boolean":
+        return _flag(slot, request)
+    if slot.type == "array":
+        return _list(slot, found, request)
+    enum = slot.schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return _enum(slot, enum, request)
+    choices = [c for c in (_score(slot, span, operation) for span in found) if c is not None]
+    return sorted(choices, key=lambda c: -c.score)
+
+
+def _score(slot: Slot, span: Span, operation: frozenset[str] = frozenset()) -> Choice | None:
+    if slot.type in ("integer", "number"):
+        return _number(slot, span)
+    if slot.type != "string":
+        return None
+    if span.kind == "number" and not _names_an_id(slot):
+        return None
+    score = 1.0 + _cue_score(slot, span)
+    name = slot.name.lower()
+    if span.kind == "quoted":
+        score += 2.5 if _any(slot.words, _TEXT_NAMES) else 1.0
+    elif span.kind == "proper":
+        score += 1.5 if _any(slot.words, _PLACE_NAMES) or "name" in slot.words else 0.4
+        score += 0.3 * min(len(span.text.split()), 3)  # "San Diego, California" over "Diego"
+    elif span.kind == "time":
+        score += 2.0 if _any(slot.words, _TIME_NAMES) else -1.0
+    else:  # a plain phrase: weakest evidence, but what topics and keywords are made of
+        score += (
+            0.6
+            if _any(
+                slot.words,
+                (
+                    "topic",
+                    "query",
+                    "keyword",
+                    "keywords",
+                    "interest",
+                    "genre",
+                    "subject",
+                    "category",
+                    "discipline",
+                    "level",
+                    "cuisine",
+                    "type",
+                ),
+            )
+            else -0.5
+        )
+        score += 0.3 if span.whole else -0.3
+        if _any(slot.words, _PLACE_NAMES) and span.cue not in _CUES:
+            score -= 0.5  # places are named ("Oslo") or cued ("in the city centre")
+    if span.kind != "time" and _any(slot.words, ("date", "time")) and "zone" not in name:
+        score -= 1.5
+    words = set(_stems(span.text)) - _STOPWORDS
+    if words and words <= operation | slot.name_words:
+        # It names what the function does ("the latest news") or the argument itself
+        # ("my current location": the value is "current"), not a value.
+        score -= 1.5
+    if set(span.before) & _TOPIC_CUES and _any(slot.words, _TOPIC_WORDS):
+        score += 2.0  # "related to technology", "about jazz"
+    return Choice(span.value if span.kind != "proper" else span.text, score, (span.start, span.end))
+
+
+def _number(slot: Slot, span: Span) -> Choice | None:
+    if span.kind != "number":
+        return None
+    value = span.value
+    if span.percent and not _any(slot.words, _PERCENT_NAMES):
+        value = round(float(value) / 100, 10)  # "5%" is 0.05 for an interest rate
+    if slot.type == "integer" and not float(value).is_integer():
+        return None
+    score = 1.0 + _cue_score(slot, span)
+    if span.percent:
+        score += 2.0 if _any(slot.words, _RATE_NAMES + _PERCENT_NAMES) else -1.0
+    if span.money:
+        score += (
+            1.5
+            if _any(
+                slot.words,
+                (
+                    "amount",
+                    "price",
+                    "cost",
+                    "principal",
+                    "balance",
+                    "budget",
+                    "income",
+                    "value",
+                    "investment",
+                    "loan",
+                    "salary",
+                    "profit",
+                    "flow",
+                    "equity",
+                    "revenue",
+                ),
+            )
+            else 0.0
+        )
+    if not span.percent and _any(slot.words, _RATE_NAMES) and not span.money:
+        score -= 0.5
+    if slot.type == "integer" and isinstance(value, int):
+        value = int(value)
+    return Choice(value, score, (span.start, span.end))
+
+
+def _cue_score(slot: Slot, span: Span) -> float:
+    """How well the words around a span point at this slot: the content words right
+    before it ("rate of 5%": `rate`) and right after it, up to a break ("5 days": `days`;
+    not "and" in "$1,000,000 and shareholder's equity"), and the cue word before it."""
+    score = 0.0
+    before = [w for w in span.before if w not in _STOPWORDS][-1:]
+    after = span.after[:1] if span.after and span.after[0] not in _STOPWORDS else ()
+    near = set(_stems(" ".join([*before, *after])))
+    score += 1.5 * len(slot.words & near)
+    cue = span.cue
+    if cue in _CUES and _any(slot.name_words, _CUES[cue]):
+        score += 2.0
+    elif cue in _CUES and _any(
+        slot.words - {"to", "from", "in", "at", "on", "for", "by", "of", "with", "into"}, _CUES[cue]
+    ):
+        score += 1.0
+    if span.kind == "phrase" and _follows_number(span) and "unit" in slot.name_words:
+        score += 1.5  # "10 miles": the word after a number is its unit
+    return score
+
+
+def _follows_number(span: Span) -> bool:
+    return bool(span.before) and bool(re.fullmatch(r"\d[\d.,]*", span.before[-1]))
+
+
+def _enum(slot: Slot, members: list[Any], request: str) -> list[Choice]:
+    asked = f" {normalise(request)} "
+    choices = []
+    for member in members:
+        text = normalise(str(member))
+        words = text.split()
+        if text and f" {text} " in asked:
+            choices.append(Choice(member, 4.0))
+        elif words and all(f" {w} " in asked or f" {w.rstrip('s')} " in asked for w in words):
+            choices.append(Choice(member, 3.0))
+        elif words and any(f" {w} " in asked for w in words if len(w) > 3):
+            choices.append(Choice(member, 1.0))
+    return sorted(choices, key=lambda c: -c.score)
+
+
+def _list(slot: Slot, found: list[Span], request: str) -> list[Choice]:
+    """An array: the enum members the request names, or the items it lists."""
+    item = slot.item_schema
+    enum = item.get("enum")
+    if isinstance(enum, list) and enum:
+        named = [c for c in _enum(slot, enum, request) if c.score >= 3.0]
+        return [Choice([c.value for c in named], 3.0)] if named else []
+    item_slot = Slot(
+        slot.name,
+        item | {"description": slot.schema.get("description", "")},
+        slot.required,
+        slot.words,
+    )
+    if item_slot.type in ("integer", "number"):
+        numbers = [c for c in (_number(item_slot, s) for s in found) if c is not None]
+        return [Choice([c.value for c in numbers], 1.5)] if numbers else []
+    listed = _enumeration(request)
+    return [Choice(listed, 2.0)] if listed else []
+
+
+def _enumeration(request: str) -> list[str]:
+    """Items a request lists ("potato chips and chocolate", "Apple, Google and Amazon")."""
+    item = r"(?:[\w'-]+ ){0,2}[\w'-]+"
+    match = re.search(rf"({item})(?:, {item})*,? and ({item})", request)
+    if not match:
+        return []
+    items = re.split(r",\s*(?:and\s+)?|\s+and\s+", match.group(0))
+    return [item.strip() for item in items if item.strip()]
+
+
+def _flag(slot: Slot, request: str) -> list[Choice]:
+    """A boolean is true when the request asks for what its name says ("open on Sundays"
+    for `open_on_sundays`); otherwise it is left out."""
+    name_words = [
+        w for w in _stems(slot.name) if w not in ("is", "has", "include", "with", "should")
+    ]
+    asked = set(_stems(request))
+    if name_words and sum(w in asked for w in name_words) / len(name_words) >= 0.6:
+        return [Choice(True, 3.0)]
+    return []
+
+
+def _names_an_id(slot: Slot) -> bool:
+    return _any(slot.words, ("id", "code", "number", "zip", "isbn", "phone", "year", "pin"))
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _any(words: frozenset[str], names: tuple[str, ...]) -> bool:
+    return any(name in words for name in names)
+
+
+def _stems(text: str) -> list[str]:
+    """Lower-case words, split at `_` and camelCase, with a plural `s` removed."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ")
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]

@@ -1,0 +1,97 @@
+"""Several calls from one request.
+
+Two shapes, each split only when the text leaves no doubt:
+
+- several requests in one: clauses joined by "and"/"then"/";" where each clause starts with a
+  verb of its own ("Book a flight to Paris and find a hotel in Rome") become parts that are
+  each selected, filled and verified on their own;
+- one request for several values ("the weather in Paris and in Rome"): after the function
+  is filled, a value the request joins to the one used ("X and Y", "X, Y and Z") that no
+  argument took asks for the same call again with that value (`more_values`). When the
+  function takes both ("the correlation between Apple and Microsoft"), they are one call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from agent.calls.grounding import Span, normalise, spans
+
+# Verbs that open a request of their own after "and"/"then".
+_VERBS = frozenset(
+    """find get book search show tell give list calculate compute convert translate order
+    set schedule reschedule check look make create send email mail message text call play
+    recommend determine identify retrieve fetch invite simulate generate estimate predict
+    add remove delete cancel update buy sell reserve post share notify remind open close
+    start stop turn lookup look""".split()
+)
+_SPLIT = re.compile(r"(?:,\s*|\s+)(?:and\s+then|and|then|also)\s+|;\s*", re.IGNORECASE)
+
+
+def parts(request: str) -> list[str]:
+    """The request's parts, each a request of its own (usually just the request)."""
+    pieces: list[str] = []
+    start = 0
+    for match in _SPLIT.finditer(request):
+        following = request[match.end() :].split(maxsplit=1)
+        if following and following[0].lower().strip(",.") in _VERBS and match.start() > start:
+            pieces.append(request[start : match.start()].strip(" ,;"))
+            start = match.end()
+    pieces.append(request[start:].strip(" ,;"))
+    return [piece for piece in pieces if piece] or [request]
+
+
+def more_values(request: str, arguments: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(argument, the value it took, another value the request joins to it and no argument
+    took), for every such value: each asks for the same call again with that value."""
+    found = [s for s in spans(request) if s.kind in ("proper", "quoted", "number")]
+    anchors = {
+        name: _span_of(found, value)
+        for name, value in arguments.items()
+        if isinstance(value, str | int | float) and not isinstance(value, bool)
+    }
+    taken = [(a.start, a.end) for a in anchors.values() if a is not None]
+    extra: list[tuple[str, Any, Any]] = []
+    for name, anchor in anchors.items():
+        if anchor is None:
+            continue
+        for other in _joined(request, found, anchor):
+            if any(other.start < end and start < other.end for start, end in taken):
+                continue  # another argument took it (or a name that holds it)
+            taken.append((other.start, other.end))
+            value = other.text if other.kind == "proper" else other.value
+            extra.append((name, arguments[name], value))
+    return extra
+
+
+def _span_of(found: list[Span], value: Any) -> Span | None:
+    """The longest span that spells the value."""
+    key = normalise(str(value))
+    matching = [s for s in found if normalise(str(s.value)) == key]
+    return max(matching, key=lambda s: s.end - s.start) if matching else None
+
+
+def _joined(request: str, found: list[Span], anchor: Span) -> list[Span]:
+    """Spans of the anchor's kind that a list ("A and B", "A, B and C") joins to it, read
+    from the anchor to the right only (the anchor is the first value the filler took)."""
+    joined: list[Span] = []
+    position = anchor.end
+    # At each place, the longest span of the anchor's kind ("Paris, France", not "Paris").
+    starts: dict[int, Span] = {}
+    for span in found:
+        if span.kind == anchor.kind and span.start >= position:
+            if span.start not in starts or span.end > starts[span.start].end:
+                starts[span.start] = span
+    for span in sorted(starts.values(), key=lambda s: s.start):
+        if span.start < position:
+            continue
+        gap = request[position : span.start].lower()
+        if not re.fullmatch(r"\s*(?:,\s*)?(?:and|or|,)?\s*(?:in|for|at|of|on|to)?\s*", gap):
+            break
+        if not gap.strip():  # adjacent words are one name, not a list
+            break
+        joined.append(span)
+        position = span.end
+    return joined

@@ -1,0 +1,162 @@
+"""The typed extractor (the template arm's filler) and the grammar LLM arms fill under."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agent.apicall import parse_calls
+from agent.calls.fill import candidates, fill
+from agent.calls.grammar import fill_grammar, render_call
+from agent.jsontypes import JSONObject
+
+WEATHER: JSONObject = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "description": "The city"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "description": "How many days to forecast"},
+    },
+    "required": ["city"],
+}
+FLIGHT: JSONObject = {
+    "type": "object",
+    "properties": {
+        "origin": {"type": "string"},
+        "destination": {"type": "string"},
+        "date": {"type": "string", "description": "Date of travel"},
+        "passengers": {"type": "integer"},
+    },
+    "required": ["origin", "destination", "date"],
+}
+
+
+@pytest.mark.parametrize(
+    ("schema", "request_text", "expected"),
+    [
+        (WEATHER, "What's the weather in Oslo?", {"city": "Oslo"}),
+        (
+            WEATHER,
+            "Give me a 5 day forecast for San Diego in fahrenheit",
+            {"city": "San Diego", "unit": "fahrenheit", "days": 5},
+        ),
+        (
+            FLIGHT,
+            "Book a flight from London to Paris on Friday for two passengers",
+            {"origin": "London", "destination": "Paris", "date": "Friday", "passengers": 2},
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"title": {"type": "string"}, "year": {"type": "integer"}},
+                "required": ["title", "year"],
+            },
+            "Find the movie 'The Third Man' from 1949",
+            {"title": "The Third Man", "year": 1949},
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"principal": {"type": "number"}, "rate": {"type": "number"}},
+                "required": ["principal", "rate"],
+            },
+            "What is the interest on $1,000 at a rate of 5%?",
+            {"principal": 1000, "rate": 0.05},
+        ),
+    ],
+)
+def test_the_extractor_fills_what_the_request_states(
+    schema: JSONObject, request_text: str, expected: dict[str, object]
+) -> None:
+    assert fill(schema, request_text) == expected
+
+
+def test_nothing_is_invented_for_what_the_request_does_not_say() -> None:
+    assert fill(WEATHER, "What's the weather like?") == {}
+    assert fill(FLIGHT, "Book me a flight") == {}
+
+
+def test_a_second_value_of_a_filled_argument_is_not_another_arguments_value() -> None:
+    # "in Rome" points at `unit` too ("in celsius"), but it is a second city.
+    schema: JSONObject = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+        "required": ["city"],
+    }
+    assert fill(schema, "What is the weather in Paris and in Rome?") == {"city": "Paris"}
+
+
+def test_candidates_rank_grounded_values_for_each_argument() -> None:
+    options = candidates(FLIGHT, "Fly from Boston to Denver on 2024-05-01")
+    assert options["origin"][0].value == "Boston"
+    assert options["destination"][0].value == "Denver"
+    assert options["date"][0].value == "2024-05-01"
+
+
+def test_the_grammar_offers_grounded_values_and_typed_rules() -> None:
+    options = candidates(WEATHER, "weather in Oslo")
+    grammar, loosened = fill_grammar("get_weather", WEATHER, options, margin=0.0)
+    assert loosened == []
+    assert grammar.startswith('root ::= "get_weather("')
+    root = grammar.splitlines()[0]
+    assert root.count(" r") == 1  # one argument: city; unit and days are optional, not given
+    assert '"city=" ("\'Oslo\'")' in grammar  # the grounded value only
+
+
+def test_the_grammar_compiles_in_llama_cpp_for_every_schema_shape() -> None:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    nested: JSONObject = {
+        "type": "object",
+        "properties": {
+            "point": {
+                "type": "object",
+                "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+            },
+            "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+            "flag": {"type": "boolean"},
+            "first-name": {"type": "string"},
+            "class": {"type": "integer"},
+            'odd"name': {"type": "string"},
+        },
+        "required": ["point", "tags", "flag", "first-name", "class", 'odd"name'],
+    }
+    grammar, _ = fill_grammar("f", nested, {})
+    LlamaGrammar.from_string(grammar, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("schema", "reason"),
+    [
+        ({"$ref": "#/definitions/node"}, "$ref"),
+        ({"oneOf": [{"type": "object"}, {"type": "string"}]}, "oneOf"),
+        ({"type": "string", "enum": [f"v{i}" for i in range(1000)]}, "an enum of 1000"),
+    ],
+)
+def test_schemas_the_grammar_cannot_express_fall_back_to_any_literal(
+    schema: JSONObject, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    parameters: JSONObject = {"type": "object", "properties": {"x": schema}, "required": ["x"]}
+    with caplog.at_level(logging.INFO, logger="toolroute.calls"):
+        grammar, loosened = fill_grammar("f", parameters, {})
+    assert len(loosened) == 1 and reason in loosened[0]
+    assert reason in caplog.text
+    LlamaGrammar.from_string(grammar, verbose=False)
+
+
+def test_deep_nesting_is_loosened_not_an_error() -> None:
+    schema: JSONObject = {"type": "string"}
+    for _ in range(40):
+        schema = {"type": "object", "properties": {"inner": schema}}
+    grammar, loosened = fill_grammar(
+        "f", {"type": "object", "properties": {"x": schema}, "required": ["x"]}, {}
+    )
+    assert loosened and "nested past" in loosened[0]
+
+
+def test_names_that_are_not_identifiers_round_trip_through_the_call() -> None:
+    code = render_call("f", {"first-name": "Ana", "class": 2, "x": 1})
+    assert parse_calls(code)[0].kwargs == {"first-name": "Ana", "class": 2, "x": 1}
