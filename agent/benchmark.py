@@ -91,7 +91,8 @@ def run_ask_benchmark(
                 if progress:
                     progress()
     latencies = [t.latency_ms for _, t in tasks]
-    generate = [t.timings.get("generate_ms", 0.0) for _, t in tasks]
+    # Generation time is the arms' own time, summed over every candidate they wrote for.
+    generate = [sum(a.latency_ms for a in t.attempts) for _, t in tasks]
     n = len(tasks)
     parsed = sum(t.parse_error is None and t.generation is not None for _, t in tasks)
     resolved = sum(t.api_id is not None for _, t in tasks)

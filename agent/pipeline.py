@@ -1,4 +1,4 @@
-"""`Pipeline`: retrieve → route → generate → execute, then learn and store.
+"""`Pipeline`: retrieve → route → select → fill → verify, then learn and store.
 
     from agent import Pipeline, TaskRequest
     with Pipeline.open(Settings()) as pipeline:
@@ -6,9 +6,12 @@
 
 Two steps, kept apart so that every entry point shares them:
 
-- `answer(request)` retrieves, asks the router for a ranking (without teaching it),
-  generates with the first arm that can answer, and executes the call. It changes no
-  state (the sandbox run aside): the evaluator asks every arm for its answer this way;
+- `answer(request)` retrieves, asks the router for a ranking (without teaching it), and
+  for each part of the request (`agent.calls.plan`) selects the API meant or declines
+  (`agent.calls.select`), then has the first arm that can answer write the call for the
+  chosen API, runs it, and verifies it, falling back to the next candidate when the call
+  fails (`agent.calls.attempts`). It changes no state (the sandbox run aside): the
+  evaluator asks every arm for its answer this way;
 - `run(request)` is `answer`, then `learn` (record the arms that could not answer, reward
   the one that did), then the typed `TaskResult`, stored before it is returned. The REST
   API, the OpenAI-compatible endpoint, the Slack bot, the CLI and the benchmarks all go
@@ -20,6 +23,7 @@ Failures have defined outcomes rather than exceptions:
   policy's ranking answers instead;
 - output that is not a call, or a call to no catalog API, is an `invalid_call` execution
   and teaches the router that the arm was wrong;
+- a request no offered API fits is declined: a `no_match` execution, nothing run, no reward;
 - when every arm fails, the task is stored with an `infra_error` execution and no reward.
 Bad requests (empty or huge queries, unknown arms, policies, hubs) raise before anything
 runs.
@@ -28,32 +32,23 @@ runs.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.apicall import APICall, extract_code
-from agent.arms.base import Arm, Generation, GenerationRequest
-from agent.errors import CallParseError, ConfigError, UnknownArmError
-from agent.executor import Execution, Executor, ValidationExecutor
+from agent.answer import Answer, TaskRequest, task_result
+from agent.arms.base import Arm
+from agent.calls.attempts import CallMaker
+from agent.calls.plan import parts
+from agent.calls.select import select
+from agent.errors import ConfigError, UnknownArmError
+from agent.executor import Executor, ValidationExecutor
 from agent.pool import ArmPool, PoolConfig, load_pool, open_router
-from agent.resolve import CallResolver, CatalogResolver
-from agent.routing import Failure, first_available, teach
-from agent.task import (
-    ExecutionRecord,
-    FallbackRecord,
-    GenerationRecord,
-    HitRecord,
-    ParsedCall,
-    RoutingRecord,
-    TaskContext,
-    TaskResult,
-    Tokens,
-)
+from agent.resolve import CallResolver, CatalogResolver, callable_name
+from agent.routing import teach
+from agent.task import TaskResult
 from agent.tasks import TaskStore
-from router import PolicyName, RewardWeights, RouteContext, Router, Selection
+from router import PolicyName, RouteContext, Router, Selection
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -63,53 +58,8 @@ if TYPE_CHECKING:
     from apidb import CatalogStore
     from retriever import Hit, HybridRetriever
 
+__all__ = ["Answer", "Pipeline", "TaskRequest"]
 _VALIDATE_ONLY = ValidationExecutor()
-
-
-@dataclass(frozen=True)
-class TaskRequest:
-    """What a caller asks for. `arm` pins an arm instead of routing; `toolset` (a client's
-    own tools) is the catalog for this request; `owner` is who asked (an API key id)."""
-
-    query: str
-    hub: str | None = None
-    k: int = 5
-    arm: str | None = None
-    policy: str | None = None
-    weights: RewardWeights | None = None
-    execute: bool = True
-    toolset: Toolset | None = None
-    owner: str | None = None
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What `Pipeline.answer` found out, before anyone learned from it."""
-
-    request: TaskRequest
-    hits: list[Hit]
-    context: RouteContext
-    selection: Selection
-    generation: Generation | None
-    failures: list[Failure]
-    call: APICall | None
-    parse_error: str | None
-    execution: Execution | None
-    timings: dict[str, float]
-    started: float
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-
-    @property
-    def trains_router(self) -> bool:
-        """Whether this answer's outcome may teach the router. Not for a client's own
-        tools: they are validated, not executed, and validation is not the execution
-        success the reward is defined by."""
-        return (
-            self.request.toolset is None
-            and self.generation is not None
-            and self.execution is not None
-            and self.execution.trains_router
-        )
 
 
 class Pipeline:
@@ -197,8 +147,9 @@ class Pipeline:
         return task
 
     def answer(self, request: TaskRequest, *, fallbacks: bool = True) -> Answer:
-        """Retrieve, route, generate, execute; nothing learns. `fallbacks=False` with a
-        fixed arm asks that arm alone (the evaluator's counterfactual answers)."""
+        """Retrieve, route, then select, fill and verify each part; nothing learns.
+        `fallbacks=False` with a fixed arm asks that arm alone (the evaluator's
+        counterfactual answers)."""
         started = time.perf_counter()
         if request.arm is not None and request.arm not in self.pool.names:
             raise UnknownArmError(request.arm, self.pool.names)
@@ -211,56 +162,77 @@ class Pipeline:
         timings["retrieve_ms"] = _ms(t)
 
         t = time.perf_counter()
-        selection = self._select(context, request.arm, request.policy, fallbacks=fallbacks)
+        routing = self._route(context, request.arm, request.policy, fallbacks=fallbacks)
         timings["route_ms"] = _ms(t)
 
         t = time.perf_counter()
         # One catalog snapshot for the whole request.
         toolset = request.toolset
         resolver = toolset.resolver if toolset is not None else self.resolver.current()
-        generation_request = GenerationRequest(request.query, hits, resolver=resolver)
-        served = first_available(
-            selection.ranking, lambda name: self.pool.get(name).generate(generation_request)
-        )
-        timings["generate_ms"] = _ms(t)
+        executor = self.executor if toolset is None else _VALIDATE_ONLY
+        maker = CallMaker(self.pool.get, executor)
+        answered = [
+            maker.make(
+                query,
+                select(self._named(part_hits, request, resolver), choice=request.tool_choice),
+                routing.ranking,
+                resolver,
+                execute=request.execute,
+                escalate=request.arm is None,
+            )
+            for query, part_hits in self._parts(request, hits)
+        ]
+        timings["calls_ms"] = _ms(t)
+        return Answer(request, hits, context, routing, answered, timings, started)
 
-        call, parse_error, execution = None, None, None
-        generation = served.value
-        if generation is None:
-            errors = "; ".join(f"{f.arm}: {f.error}" for f in served.failures)
-            execution = Execution("infra_error", errors)
-        else:
-            call, parse_error = _resolve(resolver, generation.text, hits)
-            if request.execute:
-                t = time.perf_counter()
-                executor = self.executor if toolset is None else _VALIDATE_ONLY
-                execution = executor.execute(
-                    call,
-                    parse_error,
-                    code=extract_code(generation.text),
-                    resolver=resolver,
-                    preferred=[h.doc.id for h in hits],
-                )
-                timings["execute_ms"] = _ms(t)
-        return Answer(
-            request, hits, context, selection, generation, served.failures, call, parse_error,
-            execution, timings, started,
-        )  # fmt: skip
+    def _parts(self, request: TaskRequest, hits: list[Hit]) -> list[tuple[str, list[Hit]]]:
+        """The request's parts with their own hits. Requests for model APIs are one part:
+        APIBench-style requests describe one task, however many verbs they use."""
+        pieces = parts(request.query)
+        if len(pieces) < 2 or not hits or hits[0].doc.kind == "python":
+            return [(request.query, hits)]
+        retriever = request.toolset.retriever if request.toolset else self.retriever
+        return [(piece, retriever.search(piece, request.k, hub=request.hub)) for piece in pieces]
+
+    @staticmethod
+    def _named(hits: list[Hit], request: TaskRequest, resolver: CallResolver) -> list[Hit]:
+        """The hits, with the function `tool_choice` names first even if the search did not
+        find it. Raises `ConfigError` when no offered API has that name."""
+        name = request.tool_choice.function
+        if name is None or any(callable_name(h.doc) == name for h in hits):
+            return hits
+        from retriever import Hit
+
+        for doc in resolver.docs():
+            if callable_name(doc) == name:
+                return [Hit(doc=doc, score=0.0, ranks={}), *hits]
+        raise ConfigError(f"tool_choice names {name!r}, which is not an offered function")
 
     def learn(self, answer: Answer) -> float | None:
-        """Teach the router: the arms that could not answer, and the one that did."""
-        generation, execution = answer.generation, answer.execution
-        return teach(
+        """Teach the router: the arms that could not answer, and every arm that wrote a
+        call, rewarded by its verification (ran, and how much of it the request grounds)
+        for everything its attempts cost. Returns the reward of the arm whose call
+        answers (None when nothing was taught)."""
+        outcomes = answer.outcomes() if answer.trains_router else []
+        served = outcomes[0] if outcomes else None
+        reward = teach(
             self.router,
             answer.context,
-            generation.arm if generation is not None else None,
+            served.arm if served else None,
             answer.failures,
-            trains=answer.trains_router,
-            accuracy=1.0 if execution is not None and execution.succeeded else 0.0,
-            cost=generation.cost if generation is not None else 0.0,
-            latency_s=generation.latency_s if generation is not None else 0.0,
+            trains=served is not None,
+            accuracy=served.accuracy if served else 0.0,
+            cost=served.cost if served else 0.0,
+            latency_s=served.latency_s if served else 0.0,
             weights=answer.request.weights,
         )
+        for outcome in outcomes[1:]:  # cheaper arms whose calls did not verify
+            teach(
+                self.router, answer.context, outcome.arm, [], trains=True,
+                accuracy=outcome.accuracy, cost=outcome.cost, latency_s=outcome.latency_s,
+                weights=answer.request.weights,
+            )  # fmt: skip
+        return reward
 
     def retrieve(
         self, query: str, *, hub: str | None = None, k: int = 5, toolset: Toolset | None = None
@@ -278,7 +250,7 @@ class Pipeline:
         )
         return hits, context
 
-    def _select(
+    def _route(
         self, context: RouteContext, arm: str | None, policy: str | None, *, fallbacks: bool
     ) -> Selection:
         if arm is not None and not fallbacks:
@@ -290,37 +262,7 @@ class Pipeline:
 
     def result(self, answer: Answer, reward: float | None) -> TaskResult:
         """The typed task, built once from an answer and its reward."""
-        request, generation, call = answer.request, answer.generation, answer.call
-        execution = answer.execution
-        return TaskResult(
-            task_id=uuid.uuid4().hex,
-            created_at=answer.created_at,
-            query=request.query,
-            hub=request.hub,
-            k=request.k,
-            hits=[_hit_record(h) for h in answer.hits],
-            arm=generation.arm if generation else None,
-            routing=RoutingRecord.model_validate(answer.selection.to_json()),
-            fallbacks=[FallbackRecord(arm=f.arm, error=f.error) for f in answer.failures],
-            generation=GenerationRecord.model_validate(generation.to_json())
-            if generation
-            else None,
-            call=call.code if call else (generation.text if generation else None),
-            parsed_call=ParsedCall.model_validate(call.to_json()) if call else None,
-            parse_error=answer.parse_error,
-            api_id=call.api_id if call else None,
-            execution=ExecutionRecord.model_validate(execution.to_json()) if execution else None,
-            reward=reward,
-            latency_ms=_ms(answer.started),
-            timings=answer.timings,
-            cost=generation.cost if generation else 0.0,
-            tokens=Tokens(
-                in_=generation.tokens_in if generation else 0,
-                out=generation.tokens_out if generation else 0,
-            ),
-            context=TaskContext(features=_features(answer.context.features)),
-            owner=request.owner,
-        )
+        return task_result(answer, reward)
 
     # ----------------------------------------------------------------- feedback
 
@@ -347,30 +289,6 @@ class Pipeline:
 
             self.router.feedback(task.arm, RouteContext(np.array(features), task.hub), score)
         return True
-
-
-def _resolve(
-    resolver: CallResolver, text: str, hits: Sequence[Hit]
-) -> tuple[APICall | None, str | None]:
-    try:
-        return resolver.resolve_text(text, [h.doc.id for h in hits]), None
-    except CallParseError as exc:
-        return None, str(exc)
-
-
-def _hit_record(hit: Hit) -> HitRecord:
-    return HitRecord(
-        id=hit.doc.id,
-        hub=hit.doc.hub,
-        kind=hit.doc.kind,
-        call=hit.doc.call,
-        score=round(hit.score, 6),
-        ranks=hit.ranks,
-    )
-
-
-def _features(features: Any) -> list[float] | None:
-    return [float(x) for x in features] if features is not None else None
 
 
 def _ms(since: float) -> float:

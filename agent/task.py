@@ -79,6 +79,55 @@ class ExecutionRecord(_Record):
     executor: str = ""
 
 
+class CandidateRecord(_Record):
+    id: str
+    similarity: float
+
+
+class SelectionRecord(_Record):
+    """Which APIs the selection weighed for the request, how sure it was that one fits,
+    and whether it declined (nothing called)."""
+
+    candidates: list[CandidateRecord] = Field(default_factory=list)
+    confidence: float = 0.0
+    declined: bool = False
+    reason: str = ""
+
+
+class VerificationRecord(_Record):
+    passed: bool
+    status: str
+    grounding: dict[str, str] = Field(default_factory=dict)
+    ungrounded_required: list[str] = Field(default_factory=list)
+    accuracy: float = 0.0
+    reason: str = ""
+
+
+class AttemptRecord(_Record):
+    """One candidate API tried on the way to the answer."""
+
+    api_id: str
+    arm: str | None = None
+    call: str | None = None
+    parse_error: str | None = None
+    status: str | None = None
+    verification: VerificationRecord | None = None
+    latency_ms: float = 0.0
+    cost: float = 0.0
+    derived_from: str | None = None
+
+
+class CallRecord(_Record):
+    """A call the task answers with (a request may ask for several)."""
+
+    api_id: str | None
+    function: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    code: str
+    status: str | None = None
+    verification: VerificationRecord | None = None
+
+
 class Tokens(_Record):
     in_: int = Field(0, alias="in")
     out: int = 0
@@ -121,6 +170,9 @@ class TaskResult(_Record):
     tokens: Tokens = Field(default_factory=Tokens)
     context: TaskContext = Field(default_factory=TaskContext)
     owner: str | None = None
+    selection: SelectionRecord | None = None
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+    calls: list[CallRecord] = Field(default_factory=list)
     # Not part of the stored body: the store adds it when it reads a task back.
     feedback: list[FeedbackRecord] = Field(default_factory=list)
 

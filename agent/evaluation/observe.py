@@ -56,6 +56,16 @@ class Observer:
         return self.pipeline.answer(request, fallbacks=False)
 
     def _judge(self, answer: Answer, question: Question) -> ArmOutcome:
+        cost, latency_s, tokens_in, tokens_out = answer.spent()  # retries included
+        if answer.declined:
+            # Every APIBench question has an answer: declining is wrong, but it is not a
+            # hallucination (no API was invented), so it counts as an error.
+            return ArmOutcome(
+                api_call="",
+                execution_status="no_match",
+                latency_ms=round(latency_s * 1000, 2),
+                ast="error",
+            )
         generation = answer.generation
         if generation is None:  # the arm could not answer (no fallback: nothing stands in)
             return ArmOutcome.unavailable_because("; ".join(f.error for f in answer.failures))
@@ -70,10 +80,11 @@ class Observer:
             api_call=call_text,
             api_id=api_id,
             execution_status=answer.execution.status if answer.execution else None,
-            latency_ms=round(generation.latency_s * 1000, 2),
-            cost=generation.cost,
-            tokens_in=generation.tokens_in,
-            tokens_out=generation.tokens_out,
+            verification_accuracy=answer.accuracy_of_final,
+            latency_ms=round(latency_s * 1000, 2),
+            cost=cost,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
             ast=match.verdict(question.gold_domain),
             ast_api_id=match.api_id,
             strict=api_id is not None and api_id in self.gold.gold_ids(question),

@@ -9,11 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.jsontypes import JSONObject
 from agent.task import (
+    AttemptRecord,
+    CallRecord,
     ExecutionRecord,
     FallbackRecord,
     FeedbackRecord,
     HitRecord,
     RoutingRecord,
+    SelectionRecord,
     TaskResult,
     Tokens,
 )
@@ -62,6 +65,9 @@ class TaskPublic(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     cost: float
     tokens: Tokens = Field(default_factory=Tokens)
+    selection: SelectionRecord | None = None
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+    calls: list[CallRecord] = Field(default_factory=list)
     feedback: list[FeedbackRecord] = Field(default_factory=list)
 
     @classmethod

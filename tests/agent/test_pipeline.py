@@ -103,13 +103,28 @@ def test_when_every_arm_fails_the_task_is_an_infra_error_without_reward(
 def test_wrong_output_is_an_invalid_call_that_teaches_the_router(
     pipeline: Pipeline, arms: dict[str, FakeArm], output: str, problem: str
 ) -> None:
-    arms["good"].enqueue(output)
+    arms["good"].enqueue(output, output, output)  # one for every candidate it falls back to
     task = pipeline.run(QUERY, arm="good")
     assert task.execution.status == "invalid_call"
     assert problem in task.execution.output
     assert task.api_id is None
+    assert len(task.attempts) > 1  # each candidate was tried before giving up
+    assert all(a.status == "invalid_call" for a in task.attempts)
     assert task.reward is not None and task.reward <= 0
     assert pipeline.router.stats()["arms"]["good"]["accuracy"] == 0.0
+
+
+def test_a_failed_call_falls_back_to_the_next_candidate(
+    pipeline: Pipeline, arms: dict[str, FakeArm]
+) -> None:
+    arms["good"].enqueue("I think you should use a ResNet.")  # then the good call
+    task = pipeline.run(QUERY, arm="good")
+    first, second = task.attempts
+    assert first.status == "invalid_call" and first.api_id != second.api_id
+    assert second.status == "ok" and second.verification and second.verification.passed
+    assert task.execution.status == "ok" and task.calls[0].status == "ok"
+    # The retry's cost and time are the task's: both generations are counted.
+    assert task.tokens.out == 14
 
 
 def test_per_request_weights_change_the_reward(

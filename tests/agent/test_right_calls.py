@@ -1,0 +1,155 @@
+"""Right calls through the pipeline: a client's own tools, the real embedder, the template
+arm's extractor and fake LLM arms; select, decline, fill, verify, learn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.calls.select import ToolChoice
+from agent.errors import ConfigError
+from agent.pipeline import Pipeline, TaskRequest
+from agent.pool import PoolConfig
+from agent.settings import Settings
+from agent.toolset import Toolset, ToolsetCache
+from retriever import HybridRetriever
+from retriever.embedder import SentenceTransformerEmbedder
+from tests.fakes import FakeArm
+
+
+def tool(name: str, description: str, **properties: str) -> dict[str, object]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {arg: {"type": kind} for arg, kind in properties.items()},
+                "required": list(properties),
+            },
+        },
+    }
+
+
+COUNTRY_TOOLS = [
+    tool("country_info_population", "Get the population of a country", country="string"),
+    tool("country_info_capital", "Get the capital city of a country", country="string"),
+    tool("country_info_largest_city", "Get the largest city of a country", country="string"),
+]
+
+
+@pytest.fixture
+def arms() -> dict[str, FakeArm]:
+    return {"cheap": FakeArm("cheap"), "strong": FakeArm("strong")}
+
+
+@pytest.fixture
+def pipeline(
+    retriever: HybridRetriever, small_data: Path, arms: dict[str, FakeArm]
+) -> Iterator[Pipeline]:
+    settings = Settings(data_dir=small_data)
+    config = PoolConfig.model_validate({"arms": {"template": {"type": "template"}}})
+    with Pipeline.open(settings, retriever=retriever, pool_config=config, extra_arms=arms) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def toolsets(embedder: SentenceTransformerEmbedder) -> Iterator[ToolsetCache]:
+    from retriever.config import RetrieverConfig
+
+    cache = ToolsetCache(embedder, RetrieverConfig())
+    yield cache
+    cache.close()
+
+
+@pytest.fixture
+def countries(toolsets: ToolsetCache) -> Toolset:
+    return toolsets.get(COUNTRY_TOOLS)
+
+
+def test_the_function_meant_is_selected_and_filled_from_the_request(
+    pipeline: Pipeline, countries: Toolset
+) -> None:
+    task = pipeline.run(
+        TaskRequest("What is the capital of Brazil?", arm="template", toolset=countries)
+    )
+    assert task.call == "country_info_capital(country='Brazil')"
+    assert task.selection is not None and not task.selection.declined
+    assert task.selection.candidates[0].id == "request-tools/country_info_capital"
+    assert task.selection.confidence > 0.8
+    (call,) = task.calls
+    assert call.function == "country_info_capital" and call.arguments == {"country": "Brazil"}
+    assert call.verification and call.verification.grounding == {"country": "request"}
+    # A client's tools now teach the router too: verified, grounded, and free.
+    assert task.reward is not None and task.reward > 0.9
+
+
+def test_a_request_no_tool_fits_is_declined_and_teaches_nothing(
+    pipeline: Pipeline, countries: Toolset
+) -> None:
+    task = pipeline.run(TaskRequest("Play some jazz in the kitchen", toolset=countries))
+    assert task.execution and task.execution.status == "no_match"
+    assert task.selection and task.selection.declined
+    assert "no offered API fits" in task.execution.output
+    assert task.attempts == [] and task.calls == [] and task.reward is None and task.arm is None
+    assert all(a["pulls"] == 0 for a in pipeline.router.stats()["arms"].values())
+    assert pipeline.tasks.get(task.task_id).execution.status == "no_match"  # stored
+
+
+def test_tool_choice_required_and_named_override_the_decision(
+    pipeline: Pipeline, countries: Toolset, arms: dict[str, FakeArm]
+) -> None:
+    arms["cheap"].default = "country_info_population(country='Brazil')"
+    required = pipeline.run(
+        TaskRequest(
+            "Play some jazz", arm="cheap", toolset=countries, tool_choice=ToolChoice("required")
+        )
+    )
+    assert required.calls and not required.selection.declined  # type: ignore[union-attr]
+    named = pipeline.run(
+        TaskRequest(
+            "What is the capital of Brazil?",
+            arm="cheap",
+            toolset=countries,
+            tool_choice=ToolChoice("function", "country_info_population"),
+        )
+    )
+    assert named.calls[0].function == "country_info_population"
+    assert arms["cheap"].requests[-1].fill.doc.name == "country_info_population"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="not an offered function"):
+        pipeline.run(
+            TaskRequest("x", toolset=countries, tool_choice=ToolChoice("function", "nope"))
+        )
+
+
+def test_routed_requests_escalate_and_every_arm_that_wrote_a_call_is_taught(
+    pipeline: Pipeline, countries: Toolset, arms: dict[str, FakeArm]
+) -> None:
+    arms["cheap"].default = "country_info_capital()"  # cannot fill: an invalid call
+    arms["strong"].default = "country_info_capital(country='Brazil')"
+    # Routed (no arm pinned), with a policy that ranks cheap first.
+    request = TaskRequest("What is the capital of Brazil?", toolset=countries, policy="fixed:cheap")
+    task = pipeline.run(request)
+    first, second = task.attempts  # the same function, written again by the next arm
+    assert first.arm == "cheap" and first.status == "invalid_call"
+    assert second.arm == task.arm != "cheap" and second.api_id == first.api_id
+    assert task.calls[0].arguments == {"country": "Brazil"}
+    stats = pipeline.router.stats()["arms"]
+    assert stats["cheap"]["pulls"] == 1 and stats["cheap"]["accuracy"] == 0.0
+    assert stats[second.arm]["pulls"] == 1 and stats[second.arm]["accuracy"] == 1.0
+
+
+def test_an_invented_value_earns_less_than_a_copied_one(
+    pipeline: Pipeline, countries: Toolset, arms: dict[str, FakeArm]
+) -> None:
+    query = "What is the capital of Brazil?"
+    arms["cheap"].default = "country_info_capital(country='Argentina')"
+    invented = pipeline.run(TaskRequest(query, arm="cheap", toolset=countries))
+    arms["cheap"].default = "country_info_capital(country='Brazil')"
+    copied = pipeline.run(TaskRequest(query, arm="cheap", toolset=countries))
+    assert invented.calls[0].verification.ungrounded_required == ["country"]  # type: ignore[union-attr]
+    assert invented.reward is not None and copied.reward is not None
+    assert copied.reward - invented.reward > 0.4
