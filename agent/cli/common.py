@@ -119,9 +119,14 @@ def rich_progress(*, disable: bool = False) -> Any:
 
 @contextmanager
 def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr (never on stdout, which may be JSON)."""
+    """Progress on stderr (never on stdout, which may be JSON): a rich bar on a terminal;
+    otherwise (a pipe, a CI log) a plain line every 10% or 10 s, so long work is never
+    silent."""
     if not enabled:
         yield lambda done, total: None
+        return
+    if not err.is_terminal:
+        yield _progress_lines(label)
         return
     with rich_progress() as bar:
         task = bar.add_task(label, total=None)
@@ -130,6 +135,23 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
             bar.update(task, completed=done, total=total)
 
         yield tick
+
+
+def _progress_lines(label: str) -> Callable[[int, int], None]:
+    import time
+
+    last_at, last_tenth = time.monotonic(), -1
+
+    def tick(done: int, total: int) -> None:
+        nonlocal last_at, last_tenth
+        tenth = 10 * done // total if total else -1
+        now = time.monotonic()
+        if tenth != last_tenth or now - last_at >= 10 or done == total:
+            last_at, last_tenth = now, tenth
+            sys.stderr.write(f"{label}: {done}/{total or '?'}\n")
+            sys.stderr.flush()
+
+    return tick
 
 
 def print_json(data: Any) -> None:

@@ -95,6 +95,8 @@ def test_a_corrupted_index_is_rebuilt_with_a_warning(data_dir: Path) -> None:
         (["search", "images", "-k", "101"], "k must be between 1 and 100"),
         (["search", "images", "--hub", "pypi"], "unknown hub 'pypi'"),
         (["apis", "rm", "huggingface/no-such-model"], "no API with id"),
+        (["bench", "calls", "--arm", "nosuch"], "unknown arm 'nosuch'"),
+        (["bench", "calls", "--kind", "multi"], "unknown case kind 'multi'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -225,3 +227,22 @@ def test_an_import_that_would_load_foreign_code_is_refused_whole(
     assert "Traceback" not in refused.stderr
     listed = run_json(data_dir, "apis", "list", "--hub", "torchhub", "--limit", "500")
     assert not any("attacker" in api["id"] for api in listed["apis"])
+
+
+def test_bench_calls_json_shape(built_data_dir: Path) -> None:
+    # The first 3 cases of each kind through the chat endpoint's code, by the template arm
+    # (zero-token: the real extractor, the real selection and declining).
+    figures = run_json(built_data_dir, "bench", "calls", "--arm", "template", "--limit", "3")
+    assert set(figures) == {"template"}
+    report = figures["template"]
+    for kind in ("single", "choose"):
+        assert report[kind]["n"] == 3
+        assert {"function", "exact", "exact_grounded", "n_grounded", "extra_calls"} <= set(
+            report[kind]
+        )
+        assert 0 <= report[kind]["exact"] <= report[kind]["function"] <= 1
+    assert report["decline"]["n"] == 3 and 0 <= report["decline"]["no_call"] <= 1
+    assert {"relevant_called", "p50_ms", "p95_ms", "cost", "served", "reward_auc"} <= set(report)
+    assert report["p50_ms"] <= report["p95_ms"]
+    # The first single-function case names its one function plainly: the template arm calls it.
+    assert report["single"]["function"] > 0

@@ -109,20 +109,98 @@ def test_a_call_that_breaks_the_tool_schema_is_reported(client: openai.OpenAI) -
         model="weather", messages=[{"role": "user", "content": "email Bob"}], tools=tools
     )
     assert reply.model_extra["toolroute"]["execution"]["status"] == "invalid_call"
-    # Never a tool call for a function the client did not define: the text comes back.
-    assert reply.choices[0].message.tool_calls is None
-    assert reply.choices[0].message.content == "get_weather(city='Paris', unit='C')"
+    # Never a tool call for a function the client did not define: a message says why.
+    choice = reply.choices[0]
+    assert choice.message.tool_calls is None and choice.finish_reason == "stop"
+    assert choice.message.content.startswith('No tool was called: "get_weather(')
+    assert "invalid_call: matches no API" in choice.message.content
 
 
-def test_an_answer_that_is_not_a_call_comes_back_as_text(client: openai.OpenAI) -> None:
-    # The template arm fills in no values: `get_weather(city=<string>, ...)` is not Python.
+def test_the_template_arm_fills_arguments_from_the_request(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
-        model="template", messages=[{"role": "user", "content": "weather in Oslo"}], tools=TOOLS
+        model="template",
+        messages=[{"role": "user", "content": "What is the weather in Oslo?"}],
+        tools=TOOLS,
     )
+    call = reply.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Oslo"}
+    verification = reply.model_extra["toolroute"]["calls"][0]["verification"]
+    assert verification["passed"] and verification["grounding"] == {"city": "request"}
+
+
+def test_a_request_for_several_things_gets_several_tool_calls(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="template",
+        messages=[{"role": "user", "content": "What is the weather in Paris and in Rome?"}],
+        tools=TOOLS,
+    )
+    calls = reply.choices[0].message.tool_calls
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert [json.loads(c.function.arguments)["city"] for c in calls] == ["Paris", "Rome"]
+    assert len({c.id for c in calls}) == 2
+
+
+def test_a_request_no_tool_fits_gets_a_plain_answer(
+    client: openai.OpenAI, shared_server: LiveServer
+) -> None:
+    messages = [{"role": "user", "content": "Translate 'good morning' into Japanese."}]
+    reply = client.chat.completions.create(model="toolroute", messages=messages, tools=TOOLS)
     choice = reply.choices[0]
     assert choice.finish_reason == "stop" and choice.message.tool_calls is None
-    assert choice.message.content.startswith("get_weather(")
-    assert reply.model_extra["toolroute"]["execution"]["status"] == "invalid_call"
+    assert choice.message.content.startswith("No tool was called: no offered API fits")
+    extra = reply.model_extra["toolroute"]
+    assert extra["execution"]["status"] == "no_match" and extra["selection"]["declined"]
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with shared_server.client(headers=headers) as http:
+        task = http.get(f"/v1/tasks/{extra['task_id']}").json()
+    assert task["reward"] is None and task["attempts"] == []
+
+
+def test_tool_choice_overrides_the_decision(client: openai.OpenAI) -> None:
+    unrelated = [{"role": "user", "content": "Translate 'good morning' into Japanese."}]
+    required = client.chat.completions.create(
+        model="template", messages=unrelated, tools=TOOLS, tool_choice="required"
+    )
+    assert required.choices[0].finish_reason == "tool_calls"
+    named = client.chat.completions.create(
+        model="template",
+        messages=[{"role": "user", "content": "What is the weather in Oslo?"}],
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "send_email"}},
+    )
+    assert named.model_extra["toolroute"]["selection"]["candidates"][0]["id"].endswith("send_email")
+    assert named.model_extra["toolroute"]["calls"][0]["function"] == "send_email"
+    none = client.chat.completions.create(
+        model="template",
+        messages=[{"role": "user", "content": "What is the weather in Oslo?"}],
+        tools=TOOLS,
+        tool_choice="none",
+    )
+    assert none.choices[0].finish_reason == "stop" and none.choices[0].message.tool_calls is None
+    assert none.model_extra["toolroute"]["execution"]["status"] == "no_match"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"tool_choice": {"type": "function", "function": {"name": "nope"}}}, "not among"),
+        ({"tool_choice": "sometimes"}, "tool_choice must be"),
+        ({"tools": [TOOLS[0], TOOLS[0]]}, "distinct names"),
+        ({"messages": [{"role": "user", "content": "   "}]}, "no user message with text"),
+        ({"messages": [{"role": "system", "content": "be brief"}]}, "no user message"),
+    ],
+)
+def test_requests_that_cannot_be_answered_are_a_422_naming_the_problem(
+    client: openai.OpenAI, change: dict[str, object], problem: str
+) -> None:
+    request: dict[str, object] = {
+        "model": "template",
+        "messages": [{"role": "user", "content": "What is the weather in Oslo?"}],
+        "tools": TOOLS,
+    } | change
+    with pytest.raises(openai.UnprocessableEntityError, match=problem):
+        client.chat.completions.create(**request)  # type: ignore[call-overload]
 
 
 def test_a_tool_result_ends_the_turn(client: openai.OpenAI) -> None:
