@@ -20,6 +20,7 @@ from agent.cli.common import (
     settings,
 )
 from agent.jsontypes import JSONObject
+from apidb.names import ApibenchSplit
 
 if TYPE_CHECKING:
     from agent.evaluation.records import PredictionLine
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 @eval_app.command("apibench")
 def eval_apibench(
     hub: Annotated[str, typer.Option(help="huggingface, torchhub, tensorflowhub or all.")] = "all",
+    split: Annotated[
+        ApibenchSplit,
+        typer.Option(
+            help="heldout: the 80% that published figures use; dev: the 20% choices are "
+            "tuned on (question_id % 5 == 0); all: every question (dev ones included)."
+        ),
+    ] = "heldout",
     limit: Annotated[int | None, typer.Option(min=1, help="At most N questions per hub.")] = None,
     sample: Annotated[
         int | None, typer.Option(help="Shuffle the questions with this seed (then --limit).")
@@ -80,6 +88,7 @@ def eval_apibench(
         hubs=hubs,
         limit=limit,
         sample_seed=sample,
+        split=split,
         arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
         policy=policy,
         weights=RewardWeights.parse(weights) if weights else None,
@@ -97,7 +106,7 @@ def eval_apibench(
         return
     from rich.table import Table  # here: 20 ms of every start
 
-    table = Table(title=f"APIBench, reward mode {reward}", box=None)
+    table = Table(title=f"APIBench ({split} split), reward mode {reward}", box=None)
     for column in ("hub", "n", "AST acc", "halluc.", "strict", "exec ok", "$/1k req", "p50 ms"):
         table.add_column(column, justify="right")
     for name, figures in result["metrics"]["hubs"].items():

@@ -18,8 +18,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from apidb.names import ApibenchSplit
+
 Verdict = Literal["correct", "hallucination", "error"]
 RewardMode = Literal["execution", "judge"]
+EvalSplit = ApibenchSplit  # the CLI offers the same names (`apidb.names`)
 REWARD_MODES: tuple[RewardMode, ...] = ("execution", "judge")
 # A JSON document (metrics.json and the study): free-form figures by design.
 Document = dict[str, Any]
@@ -35,6 +38,9 @@ class ArmOutcome(_Record):
     api_call: str | None = None
     api_id: str | None = None
     execution_status: str | None = None
+    # The verification's accuracy term (ran, and the share of arguments grounded): the
+    # service's reward; None in lines written before verification existed.
+    verification_accuracy: float | None = None
     latency_ms: float = 0.0
     cost: float = 0.0
     tokens_in: int = 0
@@ -50,8 +56,13 @@ class ArmOutcome(_Record):
 
     @property
     def trains_router(self) -> bool:
-        # The service's rule: an infrastructure failure is never a wrong answer.
-        return not self.unavailable and self.execution_status not in (None, "infra_error")
+        # The service's rule: an infrastructure failure is never a wrong answer, and a
+        # declined request (nothing called) teaches nothing.
+        return not self.unavailable and self.execution_status not in (
+            None,
+            "infra_error",
+            "no_match",
+        )
 
 
 class Observation(_Record):
@@ -87,3 +98,5 @@ class RunInfo(_Record):
     limit: int | None = None
     counterfactual: bool = True
     k: int = 5
+    # Runs written before splits existed evaluated every question.
+    split: EvalSplit = "all"

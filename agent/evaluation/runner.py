@@ -47,6 +47,7 @@ from agent.evaluation.observe import Observer, local_observations
 from agent.evaluation.records import (
     REWARD_MODES,
     ArmOutcome,
+    EvalSplit,
     Observation,
     PredictionLine,
     RewardMode,
@@ -82,12 +83,17 @@ class EvalOptions:
     counterfactual: bool = True
     k: int = 5
     ray: str | None = None  # a Ray address, `auto`, or `local` (start one here)
+    # Which questions: the held-out 80% (what published figures use), the dev 20% (what
+    # choices are tuned on: `question_id % 5 == 0`), or all of them.
+    split: EvalSplit = "heldout"
 
 
-def select_questions(hub: str, limit: int | None, seed: int | None) -> list[Question]:
-    """The hub's questions in file order, or a seeded shuffle of them, then the first
+def select_questions(
+    hub: str, limit: int | None, seed: int | None, split: EvalSplit = "heldout"
+) -> list[Question]:
+    """The split's questions in file order, or a seeded shuffle of them, then the first
     `limit`. Question ids stay the 1-based line numbers of the eval file."""
-    questions = load_questions(hub)
+    questions = load_questions(hub, split)
     if seed is not None:
         random.Random(seed).shuffle(questions)
     return questions[:limit] if limit is not None else questions
@@ -166,7 +172,7 @@ class Evaluator:
         progress: ProgressCallback | None,
     ) -> None:
         options = self.options
-        questions = select_questions(hub, options.limit, options.sample_seed)
+        questions = select_questions(hub, options.limit, options.sample_seed, options.split)
         path = options.out / f"predictions_{hub}.jsonl"
         done_ids = _completed_ids(path) if options.resume else set()
         if not options.resume:
@@ -247,6 +253,8 @@ class Evaluator:
     def _accuracy(self, outcome: ArmOutcome) -> float:
         if self.options.reward_mode == "judge":
             return float(outcome.ast == "correct")
+        if outcome.verification_accuracy is not None:
+            return outcome.verification_accuracy  # what the service rewards
         return float(outcome.execution_status == "ok")
 
     def _reward(self, outcome: ArmOutcome, weights: RewardWeights, router: Router) -> float | None:
@@ -268,7 +276,7 @@ class Evaluator:
         recorded = json.loads(info_path.read_text())
         current = self.run_info().model_dump()
         keys = ("arms", "policy", "weights", "reward_mode", "sample_seed", "limit",
-                "counterfactual", "k")  # fmt: skip
+                "counterfactual", "k", "split")  # fmt: skip
         changed = [k for k in keys if recorded.get(k) != current.get(k)]
         if changed:
             raise ConfigError(
@@ -288,6 +296,7 @@ class Evaluator:
             limit=self.options.limit,
             counterfactual=self.full_information and len(self.arms) > 1,
             k=self.options.k,
+            split=self.options.split,
         )
 
 

@@ -69,7 +69,9 @@ def test_judge_mode_with_cost_weights_is_labelled(data_dir: Path, tmp_path: Path
     assert metrics["run"]["reward_mode"] == "judge" and metrics["run"]["policy"] == "ucb1"
     assert metrics["run"]["weights"] == {"accuracy": 1.0, "cost": 1.0, "latency": 0.0}
     predictions = lines(out / "predictions_torchhub.jsonl")
-    assert [p["question_id"] for p in predictions] == [1, 2, 3, 4, 5]  # in order, 2 workers
+    # The held-out split by default (question 5 is dev); in order, although 2 workers.
+    assert [p["question_id"] for p in predictions] == [1, 2, 3, 4, 6]
+    assert metrics["run"]["split"] == "heldout"
     assert all(p["reward_mode"] == "judge" for p in predictions)
     assert "Reward mode: judge" in (out / "report.md").read_text()
 
@@ -100,7 +102,8 @@ def test_resume_after_a_kill_redoes_and_loses_nothing(data_dir: Path, tmp_path: 
     metrics = run_json(data_dir, *args[:-1], "--resume")
     after = predictions.read_text().splitlines()
     assert after[: len(before)] == before  # what was written stays as it was
-    assert [json.loads(line)["question_id"] for line in after] == list(range(1, 41))
+    held_out = [qid for qid in range(1, 51) if qid % 5 != 0]  # the default split
+    assert [json.loads(line)["question_id"] for line in after] == held_out
     assert metrics["hubs"]["torchhub"]["served"]["n"] == 40
 
 
