@@ -129,7 +129,8 @@ def build_messages(
 
 # --------------------------------------------------------------------------- grammar
 
-_LITERALS = r"""
+# The literal rules every call grammar ends with (also `agent.calls.grammar`'s).
+LITERAL_RULES = r"""
 value ::= str | num | bool | "None" | list | dict
 str ::= "'" [^'\\\n]{0,120} "'"
 int ::= "-"? [0-9]{1,15}
@@ -161,7 +162,7 @@ def call_grammar(docs: Sequence[APIDoc]) -> str:
     if not alternatives:
         raise CallParseError("none of the retrieved APIs has a call a grammar can express")
     root = "root ::= " + " | ".join(alternatives)
-    return "\n".join([root, *rules]) + _LITERALS
+    return "\n".join([root, *rules]) + LITERAL_RULES
 
 
 def grammar_alternatives(docs: Sequence[APIDoc]) -> tuple[list[str], list[str]]:

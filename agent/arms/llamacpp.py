@@ -90,13 +90,8 @@ class LlamaCppArm(Arm):
         from llama_cpp.llama_grammar import LlamaGrammar
 
         prompt = build_prompt(request.query, request.hits, request.proposals)
-        temperature = self.temperature if request.temperature is None else request.temperature
-        options: JSONObject = {
-            "max_tokens": self.max_tokens,
-            "temperature": temperature,
-            "stop": ["\n"],
-            "stream": True,
-        }
+        options = self._options(request)
+        temperature = options["temperature"]
         fixed: list[str] = []
         open_names: list[str] = []
         if self.constrained:
@@ -109,13 +104,7 @@ class LlamaCppArm(Arm):
             if grammar_text is not None:
                 options["grammar"] = LlamaGrammar.from_string(grammar_text, verbose=False)
                 fixed, open_names = grammar_alternatives(docs)
-        with self._lock:
-            llama = self._load()
-            try:
-                tokens_in = len(llama.tokenize(prompt.encode("utf-8")))
-                text, tokens_out, forced = self._decode(llama, prompt, options, fixed, open_names)
-            except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than the context
-                raise ArmUnavailableError(f"{self.name}: generation failed: {exc}") from exc
+        text, tokens_in, tokens_out, forced = self._run(prompt, options, fixed, open_names)
         return RawGeneration(
             text=text.strip(),
             tokens_in=tokens_in,
@@ -140,21 +129,10 @@ class LlamaCppArm(Arm):
             {name: list(options) for name, options in request.fill.options.items()},
             margin=self.fill_margin,
         )
-        temperature = self.temperature if request.temperature is None else request.temperature
-        options: JSONObject = {
-            "max_tokens": self.max_tokens,
-            "temperature": temperature,
-            "stop": ["\n"],
-            "stream": True,
-            "grammar": LlamaGrammar.from_string(grammar_text, verbose=False),
-        }
-        with self._lock:
-            llama = self._load()
-            try:
-                tokens_in = len(llama.tokenize(prompt.encode("utf-8")))
-                text, tokens_out, _ = self._decode(llama, prompt, options, [], [])
-            except (ValueError, RuntimeError) as exc:
-                raise ArmUnavailableError(f"{self.name}: generation failed: {exc}") from exc
+        options = self._options(request)
+        temperature = options["temperature"]
+        options["grammar"] = LlamaGrammar.from_string(grammar_text, verbose=False)
+        text, tokens_in, tokens_out, _ = self._run(prompt, options, [], [])
         return RawGeneration(
             text=text.strip(),
             tokens_in=tokens_in,
@@ -167,6 +145,25 @@ class LlamaCppArm(Arm):
                 "truncated": tokens_out >= self.max_tokens,
             },
         )
+
+    def _options(self, request: GenerationRequest) -> JSONObject:
+        """Sampling options shared by both modes; one line is one call."""
+        temperature = self.temperature if request.temperature is None else request.temperature
+        return {"max_tokens": self.max_tokens, "temperature": temperature, "stop": ["\n"],
+                "stream": True}  # fmt: skip
+
+    def _run(
+        self, prompt: str, options: JSONObject, fixed: list[str], open_names: list[str]
+    ) -> tuple[str, int, int, bool]:
+        """Decode under the arm's lock: (text, tokens in, tokens out, fast-forwarded)."""
+        with self._lock:
+            llama = self._load()
+            try:
+                tokens_in = len(llama.tokenize(prompt.encode("utf-8")))
+                text, tokens_out, forced = self._decode(llama, prompt, options, fixed, open_names)
+            except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than the context
+                raise ArmUnavailableError(f"{self.name}: generation failed: {exc}") from exc
+        return text, tokens_in, tokens_out, forced
 
     @staticmethod
     def _decode(

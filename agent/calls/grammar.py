@@ -26,20 +26,12 @@ from typing import Any
 
 from agent.calls.fill import Choice, slots
 from agent.jsontypes import JSONObject
+from agent.prompting import LITERAL_RULES
 
 logger = logging.getLogger("toolroute.calls")
 MAX_ENUM = 256
 MAX_DEPTH = 6
 
-_BASE = r"""
-value ::= str | num | bool | "None" | list | dict
-str ::= "'" [^'\\\n]{0,120} "'"
-int ::= "-"? [0-9]{1,15}
-num ::= "-"? [0-9]{1,15} ("." [0-9]{1,10})?
-bool ::= "True" | "False"
-list ::= "[" (value (", " value){0,15})? "]"
-dict ::= "{" (str ": " value (", " str ": " value){0,15})? "}"
-"""
 _TYPES = {"string": "str", "integer": "int", "number": "num", "boolean": "bool"}
 
 
@@ -107,7 +99,7 @@ def fill_grammar(
     root = f'root ::= {head} {body} ")"'
     for reason in rules.loosened:
         logger.info("grammar for %s: %s", function, reason)
-    return "\n".join([root, *rules.lines]) + _BASE, rules.loosened
+    return "\n".join([root, *rules.lines]) + LITERAL_RULES, rules.loosened
 
 
 def _close(choices: Sequence[Choice], margin: float) -> list[Choice]:
