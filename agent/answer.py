@@ -166,7 +166,25 @@ class Answer:
         """What each arm that wrote a call earned: the best verification accuracy of its
         attempts (0 for a call that did not run), for everything its attempts cost. The
         arm that wrote the final call comes first. Arms whose attempts the executor could
-        not judge (an infrastructure failure) are left out."""
+        not judge (an infrastructure failure) are left out.
+
+        The arm the router started with, when its call could not be verified and a
+        stronger arm answered instead, earns what its choice led to: the final call's
+        accuracy, for what the whole request cost. The router's choice is where to start
+        the cascade, so a free arm that hands the hard requests on is worth its price (and
+        one that hands everything on is not)."""
+        outcomes = self._own_outcomes()
+        final = self.final
+        started = next((a.generation.arm for a in self.attempts if a.generation), None)
+        if final is None or final.generation is None or final.verification is None:
+            return outcomes
+        if started is None or started == final.generation.arm:
+            return outcomes
+        cost, latency_s, _, _ = self.spent()
+        cascade = ArmReward(started, final.verification.accuracy, cost, latency_s)
+        return [cascade if o.arm == started else o for o in outcomes]
+
+    def _own_outcomes(self) -> list[ArmReward]:
         final = self.final
         order = [final.generation.arm] if final and final.generation else []
         by_arm: dict[str, list[Attempt]] = {}

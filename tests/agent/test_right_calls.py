@@ -125,7 +125,7 @@ def test_tool_choice_required_and_named_override_the_decision(
         )
 
 
-def test_routed_requests_escalate_and_every_arm_that_wrote_a_call_is_taught(
+def test_routed_requests_escalate_and_the_starting_arm_earns_what_it_led_to(
     pipeline: Pipeline, countries: Toolset, arms: dict[str, FakeArm]
 ) -> None:
     arms["cheap"].default = "country_info_capital()"  # cannot fill: an invalid call
@@ -138,8 +138,13 @@ def test_routed_requests_escalate_and_every_arm_that_wrote_a_call_is_taught(
     assert second.arm == task.arm != "cheap" and second.api_id == first.api_id
     assert task.calls[0].arguments == {"country": "Brazil"}
     stats = pipeline.router.stats()["arms"]
-    assert stats["cheap"]["pulls"] == 1 and stats["cheap"]["accuracy"] == 0.0
+    # Starting with cheap led to a right call: that is what choosing it earned.
+    assert stats["cheap"]["pulls"] == 1 and stats["cheap"]["accuracy"] == 1.0
     assert stats[second.arm]["pulls"] == 1 and stats[second.arm]["accuracy"] == 1.0
+    # Pinned to cheap, nothing escalates: cheap earns its own invalid call.
+    pipeline.run(TaskRequest(request.query, toolset=countries, arm="cheap"))
+    stats = pipeline.router.stats()["arms"]
+    assert stats["cheap"]["pulls"] == 2 and stats["cheap"]["accuracy"] == 0.5
 
 
 def test_an_invented_value_earns_less_than_a_copied_one(
