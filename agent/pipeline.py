@@ -92,21 +92,8 @@ class Pipeline:
     ) -> Pipeline:
         """Everything from settings: catalog, index (built if missing), arms (checked:
         a missing library fails here, naming the fix), router, tasks."""
-        from apidb import CatalogStore
-        from apidb.bundled import seed_default_catalog
-
         if retriever is None:
-            from retriever import HybridRetriever
-            from retriever.embedder import SentenceTransformerEmbedder
-
-            store = CatalogStore(settings.catalog_path)
-            seed_default_catalog(store)
-            retriever = HybridRetriever.open(
-                store,
-                SentenceTransformerEmbedder(settings.embedder_model),
-                settings.index_dir,
-                settings.retriever_config(),
-            )
+            retriever = open_catalog_retriever(settings)
         config = pool_config or load_pool(settings)
         pool = ArmPool(config, settings, extra_arms)
         pool.check()
@@ -293,3 +280,21 @@ class Pipeline:
 
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 3)
+
+
+def open_catalog_retriever(settings: Settings) -> HybridRetriever:
+    """The settings' catalog (the bundled APIs seeded into it) and its index, built if
+    missing."""
+    from apidb import CatalogStore
+    from apidb.bundled import seed_default_catalog
+    from retriever import HybridRetriever
+    from retriever.embedder import SentenceTransformerEmbedder
+
+    store = CatalogStore(settings.catalog_path)
+    seed_default_catalog(store)
+    return HybridRetriever.open(
+        store,
+        SentenceTransformerEmbedder(settings.embedder_model),
+        settings.index_dir,
+        settings.retriever_config(),
+    )

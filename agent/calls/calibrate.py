@@ -111,28 +111,17 @@ def cross_validated(
 
 def python_floor(data_dir: Path, quantile: float = 0.01) -> tuple[float, int]:
     """The best similarity that all but `quantile` of APIBench's dev questions reach."""
+    from agent.pipeline import open_catalog_retriever
     from agent.settings import Settings
-    from apidb import CatalogStore
-    from apidb.bundled import seed_default_catalog
-    from retriever import HybridRetriever
     from retriever.benchmark import load_questions
-    from retriever.embedder import SentenceTransformerEmbedder
 
-    settings = Settings(data_dir=data_dir)
-    store = CatalogStore(settings.catalog_path)
-    seed_default_catalog(store)
-    retriever = HybridRetriever.open(
-        store,
-        SentenceTransformerEmbedder(settings.embedder_model),
-        settings.index_dir,
-        settings.retriever_config(),
-    )
+    retriever = open_catalog_retriever(Settings(data_dir=data_dir))
     best: list[float] = []
     for hub in ("huggingface", "torchhub", "tensorflowhub"):
         for question in load_questions(hub, "dev"):
             hits = retriever.search(question.text, 5, hub=hub)
             best.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
-    store.close()
+    retriever.store.close()
     return math.floor(float(np.quantile(best, quantile)) * 100) / 100, len(best)
 
 
