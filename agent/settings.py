@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         # `VAR=` (as compose files write an optional setting) means "not set", not "".
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_directory(cls, value: Path) -> Path:
+        # Checked here, so a file in its place is one clear error, not a traceback from
+        # the first mkdir under it.
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory")
+        return value
+
     @property
     def api_key_list(self) -> list[str]:
         raw = self.api_keys.get_secret_value() if self.api_keys else ""

@@ -27,7 +27,8 @@ import yaml
 from pydantic import ValidationError
 
 from apidb.errors import LoaderError
-from apidb.names import IMPORT_FORMATS
+from apidb.json_schema import check_json_schema
+from apidb.names import IMPORT_FORMATS, hub_key
 from apidb.schema import APIDoc, HttpOperation
 
 _PYTHON_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -86,7 +87,7 @@ def load_apibench(
     tensorflowhub) with different domains or descriptions; all of them are kept, because the
     benchmark's 1,726 APIs include them.
     """
-    file_hub = hub or _hub_from_filename(source)
+    file_hub = _hub_named(hub, source or "input") if hub else _hub_from_filename(source)
     records: list[tuple[int, dict[str, Any]]] = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -216,6 +217,7 @@ def _text(value: Any) -> str:
 
 def load_openai_tools(data: Any, *, hub: str = "functions", source: str = "") -> list[APIDoc]:
     where = source or "input"
+    hub = _hub_named(hub, where)
     items = data.get("tools") if isinstance(data, dict) and "tools" in data else data
     if isinstance(items, dict):
         items = [items]
@@ -234,6 +236,10 @@ def load_openai_tools(data: Any, *, hub: str = "functions", source: str = "") ->
             parameters = {"type": "object", "properties": {}}
         if not isinstance(parameters, dict):
             raise LoaderError(f"{where} tool {name!r}: parameters must be a JSON schema object")
+        try:
+            check_json_schema(parameters)
+        except ValueError as exc:
+            raise LoaderError(f"{where} tool {name!r}: parameters: {exc}") from None
         description = spec.get("description") or ""
         if not isinstance(description, str):
             raise LoaderError(f"{where} tool {name!r}: description must be a string")
@@ -287,7 +293,7 @@ def load_openapi(spec: Any, *, hub: str | None = None, source: str = "") -> list
     if not isinstance(paths, dict) or not paths:
         raise LoaderError(f"{where}: the spec has no paths")
     info: dict[str, Any] = spec["info"] if isinstance(spec.get("info"), dict) else {}
-    spec_hub = hub or _slug(str(info.get("title") or "openapi"))
+    spec_hub = _hub_named(hub, where) if hub else _slug(str(info.get("title") or "openapi"))
     servers = [s["url"] for s in spec.get("servers") or [] if isinstance(s, dict) and s.get("url")]
     docs = []
     for path, path_item in paths.items():
@@ -427,6 +433,13 @@ def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     location = ".".join(str(p) for p in error["loc"])
     return f"{location}: {error['msg']}" if location else str(error["msg"])
+
+
+def _hub_named(hub: str, where: str) -> str:
+    key = hub_key(hub)
+    if not key:
+        raise LoaderError(f"{where}: hub {hub!r} has no letter or digit")
+    return key
 
 
 def _slug(text: str) -> str:

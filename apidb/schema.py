@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from apidb.names import hub_key
+
 DocKind = Literal["python", "http", "function"]
 
 # Ids are path-like ("huggingface/facebook/bart-large-cnn"): printable, no whitespace.
@@ -70,8 +72,11 @@ class APIDoc(BaseModel):
 
     @field_validator("hub")
     @classmethod
-    def _hub_is_lowercase_word(cls, value: str) -> str:
-        return value.strip().lower()
+    def _hub_is_a_slug(cls, value: str) -> str:
+        key = hub_key(value)
+        if not key:
+            raise ValueError("hub must contain a letter or a digit")
+        return key
 
     @field_validator("parameters", "extra")
     @classmethod

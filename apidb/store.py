@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from apidb.errors import CatalogError, DocExistsError, DocNotFoundError, InvalidDocError
+from apidb.names import hub_key
 from apidb.schema import APIDoc, utcnow
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class CatalogStore:
         params: list[object] = []
         if hub is not None:
             where.append("hub = ?")
-            params.append(hub.lower())
+            params.append(hub_key(hub))
         if after is not None:
             where.append("id > ?")
             params.append(after)
@@ -170,7 +171,7 @@ class CatalogStore:
                 row = self._conn.execute("SELECT count(*) FROM docs").fetchone()
             else:
                 row = self._conn.execute(
-                    "SELECT count(*) FROM docs WHERE hub = ?", (hub.lower(),)
+                    "SELECT count(*) FROM docs WHERE hub = ?", (hub_key(hub),)
                 ).fetchone()
         return int(row[0])
 

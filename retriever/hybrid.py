@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from apidb import APIDoc, CatalogStore
+from apidb.names import hub_key
 from retriever import persistence
 from retriever.config import (
     MAX_K,
@@ -190,7 +191,7 @@ class HybridRetriever:
     def _validate_hub(hub: str | None, layout: Layout) -> str | None:
         if hub is None:
             return None
-        name = hub.strip().lower()
+        name = hub_key(hub)
         if name not in layout.hub_positions:
             choices = ", ".join(sorted(layout.hub_positions)) or "none: the catalog is empty"
             raise QueryError(f"unknown hub {hub!r}; known hubs: {choices}")

@@ -10,6 +10,7 @@ from agent.cli.common import (
     HubOption,
     JsonFlag,
     app,
+    checked_hub,
     open_retriever,
     open_store,
     out,
@@ -34,7 +35,9 @@ def ask(
         str | None,
         typer.Option("--policy", help="Routing policy for this request (sla, linucb, ...)."),
     ] = None,
-    k: Annotated[int, typer.Option("-k", "--k", help="How many APIs to retrieve (1-100).")] = 5,
+    k: Annotated[
+        int, typer.Option("-k", "--k", min=1, max=100, help="How many APIs to retrieve (1-100).")
+    ] = 5,
     hub: HubOption = None,
     weights: Annotated[
         str | None,
@@ -46,11 +49,16 @@ def ask(
     as_json: JsonFlag = False,
 ) -> None:
     """Turn a request into a verified API call: retrieve, route, generate, execute, learn."""
-    from agent.pipeline import Pipeline
     from router import RewardWeights
 
+    # Every argument is checked before a model loads: a mistake answers at once.
     reward_weights = RewardWeights.parse(weights) if weights else None
+    _check_arm_and_policy(arm, policy)
     store = open_store()
+    hub = checked_hub(store, hub)
+
+    from agent.pipeline import Pipeline
+
     retriever = open_retriever(store, show_progress=not as_json)
     with Pipeline.open(settings(), retriever=retriever) as pipeline:
         task = pipeline.run(
@@ -67,6 +75,19 @@ def ask(
         print_json(task.model_dump(mode="json", by_alias=True, exclude={"feedback"}))
         return
     _print_task(task)
+
+
+def _check_arm_and_policy(arm: str | None, policy: str | None) -> None:
+    """Raises `ConfigError` / `UnknownPolicyError` for an arm or policy the pool lacks."""
+    from agent.errors import ConfigError
+    from agent.pool import load_pool
+    from router.registry import parse_policy
+
+    arms = list(load_pool(settings()).arms)
+    if arm is not None and arm not in arms:
+        raise ConfigError(f"unknown arm {arm!r}; the pool's arms: {', '.join(arms)}")
+    if policy is not None:
+        parse_policy(policy, arms)
 
 
 def _print_task(task: TaskResult) -> None:

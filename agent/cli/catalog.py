@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -12,6 +13,7 @@ from agent.cli.common import (
     JsonFlag,
     apis_app,
     app,
+    checked_hub,
     doc_summary,
     hit_summary,
     open_retriever,
@@ -23,20 +25,20 @@ from agent.cli.common import (
 from apidb.names import ImportFormat
 from retriever.config import SearchMode
 
-if TYPE_CHECKING:
-    pass
-
 
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What you want to do, in your words.")],
-    k: Annotated[int, typer.Option("-k", "--k", help="How many APIs to return (1-100).")] = 5,
+    k: Annotated[
+        int, typer.Option("-k", "--k", min=1, max=100, help="How many APIs to return (1-100).")
+    ] = 5,
     hub: HubOption = None,
     mode: Annotated[SearchMode, typer.Option(help="hybrid, or one side alone.")] = "hybrid",
     as_json: JsonFlag = False,
 ) -> None:
     """Find the APIs that match a request."""
     store = open_store()
+    hub = checked_hub(store, hub)
     retriever = open_retriever(store, show_progress=not as_json)
     hits = retriever.search(query, k, hub=hub, mode=mode)
     if as_json:
@@ -86,9 +88,12 @@ def apis_import(
 
     summary = CatalogWriter(store, settings().code_origins()).import_docs(docs)
     indexed = retriever.sync() if retriever is not None else 0
+    hubs = sorted({doc.hub for doc in docs})
     result = {
         "file": str(file),
         "format": fmt,
+        "hubs": hubs,
+        "apis": len(docs),
         "added": summary.added,
         "updated": summary.updated,
         "unchanged": summary.unchanged,
@@ -98,8 +103,9 @@ def apis_import(
         print_json(result)
     else:
         out.print(
-            f"Imported {len(docs)} APIs from {file}: {summary.added} added, "
-            f"{summary.updated} updated, {summary.unchanged} unchanged."
+            f"Imported {len(docs)} APIs from {file} into hub {', '.join(hubs)}: "
+            f"{summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged.",
+            highlight=False,
         )
 
 
@@ -112,6 +118,7 @@ def apis_list(
 ) -> None:
     """List APIs in the catalog, ordered by id."""
     store = open_store()
+    hub = checked_hub(store, hub)
     docs = store.list_docs(hub=hub, limit=limit, offset=offset)
     total = store.count(hub=hub)
     if as_json:
@@ -138,3 +145,34 @@ def apis_rm(
         print_json({"deleted": doc_id})
     else:
         out.print(f"Removed {doc_id}.")
+
+
+@apis_app.command("hubs")
+def apis_hubs(as_json: JsonFlag = False) -> None:
+    """List the catalog's hubs and how many APIs each holds."""
+    hubs = open_store().hubs()
+    if as_json:
+        print_json({"hubs": hubs})
+        return
+    for name, count in hubs.items():
+        out.print(f"{name}\t{count}", highlight=False)
+
+
+@apis_app.command("show")
+def apis_show(
+    doc_id: Annotated[str, typer.Argument(metavar="ID", help="The API's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one API: its call, description, parameters and where it came from."""
+    doc = open_store().get(doc_id)
+    if as_json:
+        print_json(doc.model_dump(mode="json", exclude_none=True))
+        return
+    out.print(f"[bold]{doc.id}[/]  (hub {doc.hub}, {doc.kind}, version {doc.version})")
+    for label, value in (("call", doc.call), ("domain", doc.domain), ("source", doc.source)):
+        if value:
+            out.print(f"{label:12} {value}", highlight=False)
+    if doc.description:
+        out.print(doc.description, highlight=False)
+    if doc.parameters:
+        out.print(json.dumps(doc.parameters, indent=2), highlight=False)

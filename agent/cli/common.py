@@ -56,6 +56,30 @@ for sub, name in (
 out = Console()
 err = Console(stderr=True)
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            sys.stdout.write(f"toolroute {version('toolroute')}\n")
+        except PackageNotFoundError:
+            sys.stdout.write("toolroute (not installed)\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Natural language in, a verified API call out."""
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 HubOption = Annotated[str | None, typer.Option("--hub", help="Only APIs from this hub.")]
 TUNED_MODEL_NAME = "minilm-tuned"  # `index tune`'s default output, under DATA/models
@@ -89,6 +113,22 @@ def open_store() -> CatalogStore:
     store = CatalogStore(settings().catalog_path)
     seed_default_catalog(store)
     return store
+
+
+def checked_hub(store: CatalogStore, hub: str | None) -> str | None:
+    """The hub a `--hub` means (by name or slug), checked against the catalog before any
+    model loads. Raises `ConfigError` naming the hubs there are."""
+    if hub is None:
+        return None
+    from agent.errors import ConfigError
+    from apidb.names import hub_key
+
+    key, known = hub_key(hub), store.hubs()
+    if key not in known:
+        raise ConfigError(
+            f"unknown hub {hub!r}; known hubs: {', '.join(known) or 'none (the catalog is empty)'}"
+        )
+    return key
 
 
 def open_retriever(store: CatalogStore, *, show_progress: bool) -> HybridRetriever:

@@ -78,8 +78,16 @@ def eval_apibench(
 ) -> None:
     """Run the real pipeline over the APIBench eval questions: predictions, metrics.json,
     report.md and plots in --out."""
+    from agent.errors import ConfigError
+    from apidb.names import APIBENCH_HUBS
+
+    # Checked before anything loads: a wrong argument answers at once.
+    if hub != "all" and hub not in APIBENCH_HUBS:
+        raise ConfigError(f"unknown hub {hub!r}; choose all or one of: {', '.join(APIBENCH_HUBS)}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} exists and is not a directory")
+
     from agent.evaluation import EvalOptions, run_evaluation
-    from apidb.bundled import APIBENCH_HUBS
     from router import RewardWeights
 
     hubs = list(APIBENCH_HUBS) if hub == "all" else [hub]

@@ -91,12 +91,18 @@ def test_a_corrupted_index_is_rebuilt_with_a_warning(data_dir: Path) -> None:
         (["search", ""], "the query is empty"),
         (["search", "   "], "the query is empty"),
         (["search", "x" * 10_001], "the limit is 10,000"),
-        (["search", "images", "-k", "0"], "k must be between 1 and 100"),
-        (["search", "images", "-k", "101"], "k must be between 1 and 100"),
+        (["search", "images", "-k", "0"], "Invalid value for '-k'"),
+        (["search", "images", "-k", "101"], "Invalid value for '-k'"),
         (["search", "images", "--hub", "pypi"], "unknown hub 'pypi'"),
         (["apis", "rm", "huggingface/no-such-model"], "no API with id"),
         (["bench", "calls", "--arm", "nosuch"], "unknown arm 'nosuch'"),
         (["bench", "calls", "--kind", "multi"], "unknown case kind 'multi'"),
+        (["ask", "images", "--hub", "pypi"], "unknown hub 'pypi'"),
+        (["ask", "images", "--arm", "nosuch"], "unknown arm 'nosuch'"),
+        (["ask", "images", "--policy", "nosuch"], "nosuch"),
+        (["apis", "list", "--hub", "pypi"], "unknown hub 'pypi'"),
+        (["apis", "show", "huggingface/no-such-model"], "no API with id"),
+        (["eval", "apibench", "--hub", "pypi"], "unknown hub 'pypi'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -129,6 +135,58 @@ def test_a_malformed_import_changes_nothing(
     result = run(data_dir, "apis", "import", str(bad), "--format", fmt, expect=2)
     assert message in result.stderr
     assert run_json(data_dir, "apis", "list", "--limit", "1")["total"] == before
+
+
+def test_argument_errors_come_before_any_model_or_index(data_dir: Path, tmp_path: Path) -> None:
+    """A wrong argument is answered before anything heavy starts: on a data dir with no
+    index, no index is built."""
+    fresh = tmp_path / "fresh"
+    for args in (["search", "x", "--hub", "pypi"], ["ask", "x", "--hub", "pypi"]):
+        result = run(fresh, *args, expect=2)
+        assert "unknown hub 'pypi'" in result.stderr and "Building" not in result.stderr
+    assert not (fresh / "index").exists()
+
+
+def test_user_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    cases = [
+        (a_file, ["apis", "list"], {}, "TOOLROUTE_DATA_DIR"),
+        (tmp_path / "d", ["eval", "apibench", "--out", str(a_file)], {}, "not a directory"),
+        (tmp_path / "d", ["serve"], {"TOOLROUTE_PORT": "abc"}, "TOOLROUTE_PORT"),
+    ]
+    for data, args, env, message in cases:
+        result = run(data, *args, expect=2, env=env)
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_hubs_are_listed_and_matched_by_name_or_slug(data_dir: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "pets.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "openapi": "3.0.0",
+                "info": {"title": "Pet Store"},
+                "paths": {"/pets": {"get": {"operationId": "listPets", "summary": "List pets"}}},
+            }
+        )
+    )
+    said = run(data_dir, "apis", "import", str(spec), "--format", "openapi", "--no-index")
+    assert "into hub pet-store: 1 added" in said.stdout
+    assert run_json(data_dir, "apis", "hubs")["hubs"]["pet-store"] == 1
+    for name in ("Pet Store", "pet-store"):
+        listed = run_json(data_dir, "apis", "list", "--hub", name)
+        assert [api["id"] for api in listed["apis"]] == ["pet-store/listPets"]
+    shown = run_json(data_dir, "apis", "show", "pet-store/listPets")
+    assert shown["hub"] == "pet-store" and shown["kind"] == "http"
+    assert run(data_dir, "--version").stdout.startswith("toolroute ")
+
+
+def test_an_import_with_a_broken_schema_names_it(data_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "tools.json"
+    bad.write_text(json.dumps([{"name": "f", "parameters": {"type": "object", "properties": "x"}}]))
+    result = run(data_dir, "apis", "import", str(bad), "--format", "openai-tools", expect=2)
+    assert "tool 'f': parameters: not a valid JSON schema at properties" in result.stderr
 
 
 def test_bench_retrieval_json_shape(built_data_dir: Path) -> None:
