@@ -53,6 +53,12 @@ _IMPERATIVES = frozenset(
     retrieve fetch invite simulate generate estimate predict what how which who where when
     is are can could would please i we let""".split()
 )
+# Words a sentence starts with that are capitalised only for that reason ("A forecast for
+# Oslo"): never a name on their own ("The Hague" still is one).
+_OPENING_WORDS = frozenset(
+    """a an the this that these those my our your his her their its there here some any
+    every each all no one my me you he she they it if for in on at to from with""".split()
+)
 _QUOTED = re.compile(r"""(?:(?<=^)|(?<=[\s(\[:,]))(['"“‘])(.+?)(['"”’])(?=$|[\s.,;:!?)\]])""")
 _NUMBER = re.compile(
     r"(?P<money>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
@@ -344,7 +350,8 @@ def _proper_names(request: str) -> list[Span]:
                 and request[tokens[j].end() : tokens[j + 1].start()] in (" ", "")
             ):
                 j += 1
-            runs.append((tokens[i].start(), tokens[j].end()))
+            if not (j == i and opens_sentence and word in _OPENING_WORDS):
+                runs.append((tokens[i].start(), tokens[j].end()))
             i = j + 1
         else:
             i += 1

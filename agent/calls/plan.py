@@ -9,6 +9,10 @@ Two shapes, each split only when the text leaves no doubt:
   is filled, a value the request joins to the one used ("X and Y", "X, Y and Z") that no
   argument took asks for the same call again with that value (`more_values`). When the
   function takes both ("the correlation between Apple and Microsoft"), they are one call.
+
+A part that refers back to what an earlier part returns ("get the weather in Paris, then
+email it to Ana") cannot be called before that result exists: `stages` groups the parts
+into the turns of an agent loop, and `refer_to` writes the result into the waiting part.
 """
 
 from __future__ import annotations
@@ -30,17 +34,59 @@ _VERBS = frozenset(
 _SPLIT = re.compile(r"(?:,\s*|\s+)(?:and\s+then|and|then|also)\s+|;\s*", re.IGNORECASE)
 
 
+# Words with which a part points at an earlier part's result.
+_BACK_REFERENCE = re.compile(
+    r"\b(?:the\s+results?|the\s+answer|the\s+output|it|that|them|this)\b", re.IGNORECASE
+)
+
+
 def parts(request: str) -> list[str]:
     """The request's parts, each a request of its own (usually just the request)."""
-    pieces: list[str] = []
+    return [request[start:end] for start, end in _part_spans(request)] or [request]
+
+
+def stages(request: str) -> list[str]:
+    """The request as the turns of an agent loop: the parts that can be called now, then
+    each part that refers back to an earlier result (with the parts after it that do not),
+    each stage a slice of the request (so `parts` splits it again)."""
+    spans = _part_spans(request)
+    if not spans:
+        return [request]
+    groups: list[list[tuple[int, int]]] = [[spans[0]]]
+    for start, end in spans[1:]:
+        if _BACK_REFERENCE.search(request[start:end]):
+            groups.append([(start, end)])
+        else:
+            groups[-1].append((start, end))
+    return [request[group[0][0] : group[-1][1]] for group in groups]
+
+
+def refer_to(stage: str, result: str) -> str:
+    """The stage with its first back-reference replaced by the result it points at, quoted
+    so that the filler takes it as one value ("email "18 C, cloudy" to Ana")."""
+    quoted = '"' + " ".join(result.replace('"', "'").split()) + '"'
+    return _BACK_REFERENCE.sub(lambda _: quoted, stage, count=1)
+
+
+def _part_spans(request: str) -> list[tuple[int, int]]:
+    """Where each part is in the request, without the joining words and punctuation."""
+    found: list[tuple[int, int]] = []
     start = 0
     for match in _SPLIT.finditer(request):
         following = request[match.end() :].split(maxsplit=1)
         if following and following[0].lower().strip(",.") in _VERBS and match.start() > start:
-            pieces.append(request[start : match.start()].strip(" ,;"))
+            found.append(_trimmed(request, start, match.start()))
             start = match.end()
-    pieces.append(request[start:].strip(" ,;"))
-    return [piece for piece in pieces if piece] or [request]
+    found.append(_trimmed(request, start, len(request)))
+    return [(a, b) for a, b in found if b > a]
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in " ,;":
+        start += 1
+    while end > start and text[end - 1] in " ,;":
+        end -= 1
+    return start, end
 
 
 def more_values(request: str, arguments: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:

@@ -91,6 +91,13 @@ AdminDep = Annotated[ApiKey, Depends(get_admin)]
 
 async def run_task(state: ServiceState, work: Callable[[], T]) -> T:
     """Run pipeline work in a worker thread if there is room; 503 with Retry-After if not."""
+    admit(state)
+    return await run_admitted(state, work)
+
+
+def admit(state: ServiceState) -> None:
+    """Take a place for one piece of pipeline work; 503 with Retry-After if there is none.
+    The place is given back by `run_admitted` when the work ends."""
     try:
         state.admission.enter()
     except QueueFullError as exc:
@@ -105,6 +112,10 @@ async def run_task(state: ServiceState, work: Callable[[], T]) -> T:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
         ) from exc
+
+
+async def run_admitted(state: ServiceState, work: Callable[[], T]) -> T:
+    """Run admitted work in a worker thread (its place is freed when it ends)."""
     # The worker limiter bounds threads to the admission's worker count; the rest wait.
     return await anyio.to_thread.run_sync(
         state.run_admitted, work, limiter=state.worker_limiter, abandon_on_cancel=True

@@ -61,10 +61,13 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message = {**message, "headers": headers}
@@ -72,6 +75,18 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answered here, not by Starlette's outermost handler: there the request id
+            # is already gone, and the client could not quote it.
+            log.error("unhandled error", exc_info=exc)
+            if started_response:
+                raise
+            status = 500
+            await _send_json(
+                send_with_id,
+                500,
+                error_body("internal_error", "internal error; the request id is in the logs"),
+            )
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -126,13 +141,19 @@ class BodyLimitMiddleware:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        error_body("payload_too_large", f"the request body is over the {limit:,}-byte limit")
-    ).encode()
+    await _send_json(
+        send,
+        413,
+        error_body("payload_too_large", f"the request body is over the {limit:,}-byte limit"),
+    )
+
+
+async def _send_json(send: Send, status: int, payload: JSONObject) -> None:
+    body = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
