@@ -52,8 +52,9 @@ system-packages:
 	$(call apt_install,$(SYSTEM_PACKAGES),the sandbox)
 
 # The tests start their own PostgreSQL server (initdb in a temporary directory) to check the
-# task store and several service instances on it.
-TEST_SYSTEM_PACKAGES := postgresql
+# task store and several service instances on it, and drive the web console in Debian's
+# headless Chromium (through Playwright, which downloads no browser of its own here).
+TEST_SYSTEM_PACKAGES := postgresql chromium
 test-system-packages:
 	$(call apt_install,$(TEST_SYSTEM_PACKAGES),make test)
 

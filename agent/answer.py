@@ -233,7 +233,7 @@ def task_result(answer: Answer, reward: float | None) -> TaskResult:
         query=request.query,
         hub=request.hub,
         k=request.k,
-        hits=[_hit_record(h) for h in answer.hits],
+        hits=[hit_record(h) for h in answer.hits],
         arm=generation.arm if generation else None,
         routing=RoutingRecord.model_validate(answer.routing.to_json()),
         fallbacks=[FallbackRecord(arm=f.arm, error=f.error) for f in answer.failures],
@@ -272,7 +272,8 @@ def _call_record(attempt: Attempt) -> CallRecord:
     )
 
 
-def _hit_record(hit: Hit) -> HitRecord:
+def hit_record(hit: Hit) -> HitRecord:
+    """The stored form of a retrieved doc (tasks and `/v1/search` alike)."""
     return HitRecord(
         id=hit.doc.id,
         hub=hit.doc.hub,

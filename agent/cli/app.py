@@ -6,12 +6,24 @@ from __future__ import annotations
 import os
 import sys
 
-from agent.cli import ask, bench, calls, catalog, evaluate, index, keys, routing, sandbox, serve
+from agent.cli import (
+    ask,
+    bench,
+    calls,
+    catalog,
+    evaluate,
+    index,
+    keys,
+    mcp,
+    routing,
+    sandbox,
+    serve,
+)
 from agent.cli.common import app, err, setup_logging
 from agent.errors import TOOLROUTE_ERRORS
 
 # The modules above register their commands on `app` when imported.
-COMMAND_MODULES = (ask, bench, calls, catalog, evaluate, index, keys, routing, sandbox, serve)
+COMMAND_MODULES = (ask, bench, calls, catalog, evaluate, index, keys, mcp, routing, sandbox, serve)
 
 
 def main() -> None:

@@ -76,7 +76,8 @@ def create_app(
         app.state.service = state
         log.info("toolroute is ready: %d APIs indexed", len(state.pipeline.retriever))
         try:
-            yield
+            async with mcp.mcp_sessions(state, _version()):
+                yield
         finally:
             await anyio.to_thread.run_sync(state.shutdown)
 
@@ -86,13 +87,17 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
         responses={422: {"description": "Invalid request"}},
+        # Served by `routes.pages` from assets in the package: no CDN, so it works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     _add_error_handlers(app)
 
-    from agent.service.routes import apis, chat, health, router, slack, tasks
+    from agent.service.routes import apis, chat, health, mcp, pages, router, slack, tasks
 
-    for module in (health, tasks, apis, router, chat, slack):
+    for module in (health, tasks, apis, router, chat, mcp, slack, pages):
         app.include_router(module.router)
+    pages.mount_static(app)
 
     def body_limit(path: str) -> int:
         return settings.max_import_bytes if path == IMPORT_PATH else settings.max_body_bytes

@@ -75,6 +75,11 @@ class TaskPublic(BaseModel):
         return cls.model_validate({**dict(task), "id": task.task_id})
 
 
+class SearchResult(BaseModel):
+    query: str
+    hits: list[HitRecord]
+
+
 class TaskPage(BaseModel):
     items: list[TaskPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page.")

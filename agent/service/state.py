@@ -15,6 +15,7 @@ from agent.service.metrics import Metrics
 
 if TYPE_CHECKING:
     from anyio import CapacityLimiter
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
     from agent.catalog import CatalogWriter
     from agent.pipeline import Pipeline, TaskRequest
@@ -52,6 +53,8 @@ class ServiceState:
     follower: ChangeFollower | None = None
     # Bounds worker threads to the admission's worker count; made inside the event loop.
     worker_limiter: CapacityLimiter | None = None
+    # The MCP server's session manager (`routes.mcp`), running while the app runs.
+    mcp_sessions: StreamableHTTPSessionManager | None = None
     started_at: float = field(default_factory=time.time)
 
     @classmethod

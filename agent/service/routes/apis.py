@@ -7,6 +7,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
+from agent.answer import hit_record
 from agent.service.deps import AdminDep, CallerDep, StateDep
 from agent.service.schemas import (
     APIDocCreate,
@@ -14,10 +15,12 @@ from agent.service.schemas import (
     APIDocPublic,
     APIDocUpdate,
     ImportResult,
+    SearchResult,
     error_responses,
 )
 from apidb import LoaderError, load_text
 from apidb.names import ImportFormat
+from retriever.config import MAX_K, MAX_QUERY_CHARS
 
 router = APIRouter(tags=["apis"])
 _ERRORS = error_responses(401, 404, 422, 429)
@@ -37,6 +40,22 @@ _IMPORT_BODY = {
         },
     }
 }
+
+
+@router.get(
+    "/v1/search", response_model=SearchResult, responses=_ERRORS, summary="Search the catalog"
+)
+async def search_apis(
+    state: StateDep,
+    caller: CallerDep,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="A request.")],
+    hub: Annotated[str | None, Query(max_length=100)] = None,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
+) -> SearchResult:
+    """The APIs that fit a request, best first, with their fused score and side ranks
+    (what a task would retrieve; nothing is routed, run or stored)."""
+    hits = await anyio.to_thread.run_sync(lambda: state.pipeline.retriever.search(q, k, hub=hub))
+    return SearchResult(query=q, hits=[hit_record(hit) for hit in hits])
 
 
 @router.get("/v1/apis", response_model=APIDocPage, responses=_ERRORS, summary="List APIs by id")
