@@ -94,7 +94,11 @@ def prepare(body: ChatCompletionRequest, arms: Sequence[str]) -> ChatTurn:
     conversation = read(body.messages)
     if not conversation.request:
         raise ChatRequestError("no user message with text: there is nothing to answer")
-    query, answer = _this_turn(conversation, choice, whole=structured is not None)
+    # Stages are for a client's own tools, which it runs between turns. The service's
+    # catalog answers a request whole: a model API request describes one task however
+    # many verbs it uses ("transcribe the audio and then translate it").
+    whole = structured is not None or tools is None
+    query, answer = _this_turn(conversation, choice, whole=whole)
     return ChatTurn(
         model=body.model,
         arm=arm,

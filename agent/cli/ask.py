@@ -78,14 +78,14 @@ def ask(
 
 
 def _check_arm_and_policy(arm: str | None, policy: str | None) -> None:
-    """Raises `ConfigError` / `UnknownPolicyError` for an arm or policy the pool lacks."""
-    from agent.errors import ConfigError
+    """Raises `UnknownArmError` / `UnknownPolicyError` for an arm or policy the pool lacks."""
+    from agent.errors import UnknownArmError
     from agent.pool import load_pool
     from router.registry import parse_policy
 
     arms = list(load_pool(settings()).arms)
     if arm is not None and arm not in arms:
-        raise ConfigError(f"unknown arm {arm!r}; the pool's arms: {', '.join(arms)}")
+        raise UnknownArmError(arm, arms)
     if policy is not None:
         parse_policy(policy, arms)
 

@@ -18,6 +18,7 @@ from agent.cli.common import (
     out,
     print_json,
     progress_bar,
+    progress_lines,
     rich_progress,
     settings,
 )
@@ -197,8 +198,19 @@ def bench_router(as_json: JsonFlag = False) -> None:
 def _question_progress(
     enabled: bool,
 ) -> Iterator[Callable[[str, int], Any] | None]:
-    if not enabled:
-        yield None
+    if not enabled or not err.is_terminal:
+
+        @contextmanager
+        def per_run_lines(label: str, total: int) -> Iterator[Callable[[], None]]:
+            done, tick = [0], progress_lines(label)
+
+            def advance() -> None:
+                done[0] += 1
+                tick(done[0], total)
+
+            yield advance
+
+        yield per_run_lines
         return
     with rich_progress() as bar:
 

@@ -158,15 +158,12 @@ def rich_progress(*, disable: bool = False) -> Any:
 
 
 @contextmanager
-def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
-    """Progress on stderr (never on stdout, which may be JSON): a rich bar on a terminal;
-    otherwise (a pipe, a CI log) a plain line every 10% or 10 s, so long work is never
-    silent."""
-    if not enabled:
-        yield lambda done, total: None
-        return
-    if not err.is_terminal:
-        yield _progress_lines(label)
+def progress_bar(label: str, as_bar: bool) -> Iterator[Callable[[int, int], None]]:
+    """Progress on stderr (never on stdout, which may be JSON), always: long work is never
+    silent. A rich bar when `as_bar` and stderr is a terminal; otherwise (a pipe, a CI log,
+    `--json`) a plain line every 10% or 10 s."""
+    if not as_bar or not err.is_terminal:
+        yield progress_lines(label)
         return
     with rich_progress() as bar:
         task = bar.add_task(label, total=None)
@@ -177,7 +174,7 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
         yield tick
 
 
-def _progress_lines(label: str) -> Callable[[int, int], None]:
+def progress_lines(label: str) -> Callable[[int, int], None]:
     import time
 
     last_at, last_tenth = time.monotonic(), -1

@@ -11,11 +11,13 @@ import typer
 
 from agent.cli.common import (
     JsonFlag,
+    err,
     eval_app,
     open_retriever,
     open_store,
     out,
     print_json,
+    progress_lines,
     rich_progress,
     settings,
 )
@@ -135,9 +137,17 @@ def eval_apibench(
 
 @contextmanager
 def _eval_progress(enabled: bool) -> Iterator[Callable[[str, PredictionLine, int], None] | None]:
-    """One bar per hub, with the running AST accuracy and cost of what was served."""
-    if not enabled:
-        yield None
+    """One bar per hub, with the running AST accuracy and cost of what was served; plain
+    lines per hub when stderr is not a terminal or the output is JSON."""
+    if not enabled or not err.is_terminal:
+        lines: dict[str, tuple[list[int], Callable[[int, int], None]]] = {}
+
+        def on_plain_line(hub: str, line: PredictionLine, total: int) -> None:
+            seen, tick = lines.setdefault(hub, ([0], progress_lines(f"eval {hub}")))
+            seen[0] += 1
+            tick(seen[0], total)
+
+        yield on_plain_line
         return
     with rich_progress() as bar:
         tasks: JSONObject = {}

@@ -72,12 +72,18 @@ def run_json(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> A
 
 
 @pytest.fixture(scope="session")
-def built_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def index_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The session's `toolroute index build --json` in a pipe: its data dir and stderr."""
     data_dir = tmp_path_factory.mktemp("cli-data")
-    build = run_json(data_dir, "index", "build")
-    assert build["docs"] == 1726
+    build = run(data_dir, "index", "build", "--json")
+    assert json.loads(build.stdout)["docs"] == 1726
     default_gguf(data_dir)
-    return data_dir
+    return data_dir, build.stderr
+
+
+@pytest.fixture(scope="session")
+def built_data_dir(index_build: tuple[Path, str]) -> Path:
+    return index_build[0]
 
 
 @pytest.fixture

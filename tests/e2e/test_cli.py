@@ -98,7 +98,7 @@ def test_a_corrupted_index_is_rebuilt_with_a_warning(data_dir: Path) -> None:
         (["bench", "calls", "--arm", "nosuch"], "unknown arm 'nosuch'"),
         (["bench", "calls", "--kind", "multi"], "unknown case kind 'multi'"),
         (["ask", "images", "--hub", "pypi"], "unknown hub 'pypi'"),
-        (["ask", "images", "--arm", "nosuch"], "unknown arm 'nosuch'"),
+        (["ask", "images", "--arm", "nosuch"], "unknown arm 'nosuch'; valid names"),
         (["ask", "images", "--policy", "nosuch"], "nosuch"),
         (["apis", "list", "--hub", "pypi"], "unknown hub 'pypi'"),
         (["apis", "show", "huggingface/no-such-model"], "no API with id"),
@@ -135,6 +135,13 @@ def test_a_malformed_import_changes_nothing(
     result = run(data_dir, "apis", "import", str(bad), "--format", fmt, expect=2)
     assert message in result.stderr
     assert run_json(data_dir, "apis", "list", "--limit", "1")["total"] == before
+
+
+def test_long_work_reports_progress_when_output_is_a_pipe(index_build: tuple[Path, str]) -> None:
+    """The session's index build ran with --json into a pipe: stdout is the JSON alone,
+    and stderr still says how far it got."""
+    lines = [line for line in index_build[1].splitlines() if line.startswith("Embedding API docs")]
+    assert len(lines) >= 3 and lines[-1] == "Embedding API docs: 1726/1726"
 
 
 def test_argument_errors_come_before_any_model_or_index(data_dir: Path, tmp_path: Path) -> None:
