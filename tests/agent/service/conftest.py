@@ -145,6 +145,19 @@ def shared_server(
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def template_server(
+    small_index_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: SentenceTransformerEmbedder,
+) -> Iterator[LiveServer]:
+    """One server per module with the real template arm alone: every answer is computed
+    from the request, none is queued."""
+    server = start_live_server(small_index_dir, tmp_path_factory.mktemp("template"), embedder, {})
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def api(shared_server: LiveServer) -> Iterator[httpx.Client]:
     """A user key's client."""

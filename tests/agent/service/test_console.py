@@ -13,24 +13,12 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from retriever.embedder import SentenceTransformerEmbedder
-from tests.agent.service.conftest import API_KEY, RESNET_QUERY, LiveServer, start_live_server
+from tests.agent.service.conftest import API_KEY, RESNET_QUERY, LiveServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="needs Debian's chromium (`make test` installs it)"
 )
-
-
-@pytest.fixture(scope="module")
-def server(
-    small_index_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    embedder: SentenceTransformerEmbedder,
-) -> Iterator[LiveServer]:
-    live = start_live_server(small_index_dir, tmp_path_factory.mktemp("console"), embedder, {})
-    yield live
-    live.stop()
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +69,10 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_the_console_runs_a_request_and_shows_each_step(
-    server: LiveServer, watched: Watched, tmp_path: Path
+    template_server: LiveServer, watched: Watched, tmp_path: Path
 ) -> None:
     page = watched.page
-    page.goto(f"{server.url}/")
+    page.goto(f"{template_server.url}/")
     page.fill("#api-key", API_KEY)
     page.click("#key-form button")
     page.wait_for_selector("#key-status:has-text('key accepted')")
@@ -115,12 +103,12 @@ def test_the_console_runs_a_request_and_shows_each_step(
     width, height = _png_size(shot)
     assert width == 1280 and height >= 1000 and shot.stat().st_size > 20_000
     assert watched.errors == []
-    assert watched.foreign(server.url) == []
+    assert watched.foreign(template_server.url) == []
 
 
-def test_a_wrong_key_is_said_on_the_page(server: LiveServer, watched: Watched) -> None:
+def test_a_wrong_key_is_said_on_the_page(template_server: LiveServer, watched: Watched) -> None:
     page = watched.page
-    page.goto(f"{server.url}/")
+    page.goto(f"{template_server.url}/")
     page.fill("#api-key", "wrong")
     page.click("#key-form button")
     page.wait_for_selector("#key-status:has-text('401')")
@@ -129,10 +117,10 @@ def test_a_wrong_key_is_said_on_the_page(server: LiveServer, watched: Watched) -
 
 
 def test_the_api_reference_renders_offline(
-    server: LiveServer, watched: Watched, tmp_path: Path
+    template_server: LiveServer, watched: Watched, tmp_path: Path
 ) -> None:
     page = watched.page
-    page.goto(f"{server.url}/docs")
+    page.goto(f"{template_server.url}/docs")
     page.wait_for_selector(".swagger-ui .title")
     assert "toolroute" in page.inner_text(".swagger-ui .title")
     page.wait_for_selector(".opblock-summary-path[data-path='/v1/chat/completions']")
@@ -140,4 +128,4 @@ def test_the_api_reference_renders_offline(
     page.screenshot(path=str(shot))
     assert _png_size(shot) == (1280, 1000)
     assert watched.errors == []
-    assert watched.foreign(server.url) == []
+    assert watched.foreign(template_server.url) == []

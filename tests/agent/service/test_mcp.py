@@ -5,45 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import httpx2
-import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from retriever.embedder import SentenceTransformerEmbedder
 from tests.agent.service.conftest import (
     API_KEY,
     OTHER_KEY,
     RESNET_QUERY,
     LiveServer,
-    start_live_server,
 )
 
 
-@pytest.fixture(scope="module")
-def server(
-    small_index_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    embedder: SentenceTransformerEmbedder,
-) -> Iterator[LiveServer]:
-    live = start_live_server(small_index_dir, tmp_path_factory.mktemp("mcp"), embedder, {})
-    yield live
-    live.stop()
-
-
 @asynccontextmanager
-async def _session(server: LiveServer, key: str = API_KEY) -> AsyncIterator[Client]:
+async def _session(template_server: LiveServer, key: str = API_KEY) -> AsyncIterator[Client]:
     """The SDK's client with the key; the HTTP client it is given is closed here, as the
     SDK leaves a client it did not make open."""
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
-        transport = streamable_http_client(f"{server.url}/mcp", http_client=http)
+        transport = streamable_http_client(f"{template_server.url}/mcp", http_client=http)
         async with Client(transport) as client:
             yield client
 
@@ -53,9 +38,9 @@ def _structured(result: Any) -> dict[str, Any]:
     return dict(result.structured_content)
 
 
-def test_tools_are_listed_with_their_schemas(server: LiveServer) -> None:
+def test_tools_are_listed_with_their_schemas(template_server: LiveServer) -> None:
     async def listing() -> Any:
-        async with _session(server) as client:
+        async with _session(template_server) as client:
             return await client.list_tools()
 
     tools = {tool.name: tool for tool in asyncio.run(listing()).tools}
@@ -64,9 +49,9 @@ def test_tools_are_listed_with_their_schemas(server: LiveServer) -> None:
     assert set(tools["search_apis"].input_schema["properties"]) == {"query", "hub", "k"}
 
 
-def test_search_call_and_feedback_through_the_pipeline(server: LiveServer) -> None:
+def test_search_call_and_feedback_through_the_pipeline(template_server: LiveServer) -> None:
     async def session() -> tuple[Any, Any, Any, Any, Any]:
-        async with _session(server) as client:
+        async with _session(template_server) as client:
             found = await client.call_tool("search_apis", {"query": RESNET_QUERY, "k": 3})
             called = await client.call_tool("call_api", {"request": RESNET_QUERY})
             task_id = _structured(called)["task_id"]
@@ -86,11 +71,11 @@ def test_search_call_and_feedback_through_the_pipeline(server: LiveServer) -> No
     assert unknown.is_error
 
 
-def test_feedback_reaches_only_the_callers_own_tasks(server: LiveServer) -> None:
+def test_feedback_reaches_only_the_callers_own_tasks(template_server: LiveServer) -> None:
     async def session() -> Any:
-        async with _session(server) as client:
+        async with _session(template_server) as client:
             called = await client.call_tool("call_api", {"request": RESNET_QUERY})
-        async with _session(server, OTHER_KEY) as other:
+        async with _session(template_server, OTHER_KEY) as other:
             return await other.call_tool(
                 "feedback", {"task_id": _structured(called)["task_id"], "score": -1}
             )
@@ -98,9 +83,9 @@ def test_feedback_reaches_only_the_callers_own_tasks(server: LiveServer) -> None
     assert asyncio.run(session()).is_error
 
 
-def test_the_catalog_is_readable_as_resources(server: LiveServer) -> None:
+def test_the_catalog_is_readable_as_resources(template_server: LiveServer) -> None:
     async def session() -> tuple[Any, Any, Any, Any]:
-        async with _session(server) as client:
+        async with _session(template_server) as client:
             resources = await client.list_resources()
             templates = await client.list_resource_templates()
             hubs = await client.read_resource("toolroute://hubs")
@@ -120,9 +105,9 @@ def test_the_catalog_is_readable_as_resources(server: LiveServer) -> None:
     assert "/" in api_id and json.loads(doc.contents[0].text)["id"] == api_id
 
 
-def test_the_mcp_endpoint_needs_a_key(server: LiveServer) -> None:
+def test_the_mcp_endpoint_needs_a_key(template_server: LiveServer) -> None:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=template_server.url) as http:
         assert http.post("/mcp", json=body).status_code == 401
         wrong = http.post("/mcp", json=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,34 +18,26 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from retriever.embedder import SentenceTransformerEmbedder
-from tests.agent.service.conftest import API_KEY, AUTH, LiveServer, start_live_server
+from tests.agent.service.conftest import API_KEY, AUTH, LiveServer
 from tests.agent.service.test_openai_compatible import TOOLS
 
 WEATHER = "What is the weather in Paris and in Rome?"
 TWO_STEPS = "Get the weather in Paris, then email it to Ana"
 
 
-@pytest.fixture(scope="module")
-def server(
-    small_index_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    embedder: SentenceTransformerEmbedder,
-) -> Iterator[LiveServer]:
-    live = start_live_server(small_index_dir, tmp_path_factory.mktemp("clients"), embedder, {})
-    yield live
-    live.stop()
-
-
 @pytest.fixture
-def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0) as c:
+def client(template_server: LiveServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{template_server.url}/v1", api_key=API_KEY, max_retries=0) as c:
         yield c
 
 
-def _chat(server: LiveServer, **options: Any) -> ChatOpenAI:
+def _chat(template_server: LiveServer, **options: Any) -> ChatOpenAI:
     return ChatOpenAI(
-        base_url=f"{server.url}/v1", api_key=API_KEY, model="template", max_retries=0, **options
+        base_url=f"{template_server.url}/v1",
+        api_key=API_KEY,
+        model="template",
+        max_retries=0,
+        **options,
     )
 
 
@@ -113,10 +104,10 @@ def test_a_streamed_request_is_refused_before_the_stream_starts(client: openai.O
         )
 
 
-def test_the_async_client_answers_and_streams(server: LiveServer) -> None:
+def test_the_async_client_answers_and_streams(template_server: LiveServer) -> None:
     async def both() -> tuple[Any, list[Any]]:
         async with openai.AsyncOpenAI(
-            base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0
+            base_url=f"{template_server.url}/v1", api_key=API_KEY, max_retries=0
         ) as client:
             messages = [{"role": "user", "content": "What is the weather in Oslo?"}]
             reply = await client.chat.completions.create(
@@ -206,7 +197,7 @@ def test_an_agent_loop_calls_waits_for_the_result_and_answers_in_words(
 
 
 def test_tasks_from_the_endpoint_train_the_router(
-    client: openai.OpenAI, server: LiveServer
+    client: openai.OpenAI, template_server: LiveServer
 ) -> None:
     reply = client.chat.completions.create(
         model="toolroute",
@@ -215,12 +206,12 @@ def test_tasks_from_the_endpoint_train_the_router(
     )
     extra = reply.model_extra["toolroute"]
     assert extra["reward"] is not None
-    with server.client(headers=AUTH) as http:
+    with template_server.client(headers=AUTH) as http:
         assert http.get(f"/v1/tasks/{extra['task_id']}").json()["reward"] == extra["reward"]
 
 
 def test_a_tool_with_an_invalid_schema_is_a_422_carrying_the_request_id(
-    server: LiveServer,
+    template_server: LiveServer,
 ) -> None:
     broken = {
         "type": "function",
@@ -230,15 +221,15 @@ def test_a_tool_with_an_invalid_schema_is_a_422_carrying_the_request_id(
         },
     }
     body = {"model": "template", "messages": [{"role": "user", "content": "x"}], "tools": [broken]}
-    with server.client(headers=AUTH) as http:
+    with template_server.client(headers=AUTH) as http:
         answer = http.post("/v1/chat/completions", json=body)
     assert answer.status_code == 422, answer.text
     request_id = answer.headers["x-request-id"]
     assert answer.json()["error"]["request_id"] == request_id != "-"
 
 
-def test_the_api_reference_is_served_without_a_cdn(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url) as http:
+def test_the_api_reference_is_served_without_a_cdn(template_server: LiveServer) -> None:
+    with httpx.Client(base_url=template_server.url) as http:
         page = http.get("/docs").text
         assert "/static/swagger/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
         assert http.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
@@ -260,8 +251,8 @@ def send_email(to: str, body: str) -> str:
     return "sent"
 
 
-def test_langchain_invoke_and_ainvoke_return_tool_calls(server: LiveServer) -> None:
-    model = _chat(server).bind_tools([get_weather, send_email])
+def test_langchain_invoke_and_ainvoke_return_tool_calls(template_server: LiveServer) -> None:
+    model = _chat(template_server).bind_tools([get_weather, send_email])
     message = model.invoke("What is the weather in Oslo?")
     assert isinstance(message, AIMessage)
     assert [(c["name"], c["args"]) for c in message.tool_calls] == [
@@ -271,8 +262,8 @@ def test_langchain_invoke_and_ainvoke_return_tool_calls(server: LiveServer) -> N
     assert later.tool_calls[0]["args"] == {"city": "Rome"}
 
 
-def test_langchain_stream_merges_into_the_tool_calls(server: LiveServer) -> None:
-    model = _chat(server).bind_tools([get_weather, send_email])
+def test_langchain_stream_merges_into_the_tool_calls(template_server: LiveServer) -> None:
+    model = _chat(template_server).bind_tools([get_weather, send_email])
     merged = None
     for chunk in model.stream(WEATHER):
         merged = chunk if merged is None else merged + chunk
@@ -280,16 +271,16 @@ def test_langchain_stream_merges_into_the_tool_calls(server: LiveServer) -> None
     assert [c["args"]["city"] for c in merged.tool_calls] == ["Paris", "Rome"]
 
 
-def test_langchain_structured_output(server: LiveServer) -> None:
-    structured = _chat(server).with_structured_output(Forecast)
+def test_langchain_structured_output(template_server: LiveServer) -> None:
+    structured = _chat(template_server).with_structured_output(Forecast)
     assert structured.invoke("A forecast for Oslo for the next 3 days") == Forecast(
         city="Oslo", days=3
     )
 
 
-def test_a_langchain_agent_loop_ends_with_an_answer(server: LiveServer) -> None:
+def test_a_langchain_agent_loop_ends_with_an_answer(template_server: LiveServer) -> None:
     tools = {"get_weather": get_weather, "send_email": send_email}
-    model = _chat(server).bind_tools(list(tools.values()))
+    model = _chat(template_server).bind_tools(list(tools.values()))
     history: list[Any] = [HumanMessage(TWO_STEPS)]
     for _ in range(3):
         reply = model.invoke(history)
