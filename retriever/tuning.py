@@ -2,8 +2,8 @@
 
 The shipped MiniLM was trained on general sentence pairs, not on "what a user asks" against
 "what an API doc says". A short contrastive fine-tune on such pairs moves it toward that
-task: one epoch on the 837 torchhub training questions raises dense recall@5 on all three
-APIBench hubs, including the two it never saw (BENCHMARKS.md, "Fine-tuning the embedder").
+task (BENCHMARKS.md, "Fine-tuning the embedder"). The default pairs are APIBench's dev
+split of every hub plus torchhub_train.json (1,193 pairs); held-out questions never train.
 
 Training is in-batch-negatives contrastive loss (sentence-transformers' MultipleNegatives-
 Ranking, written out here so that copies of the same API in one batch are masked out instead
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from apidb import APIDoc, CatalogStore
-from retriever.config import MAX_QUERY_CHARS
+from retriever.config import MAX_QUERY_CHARS, Split
 from retriever.embedder import (
     DEFAULT_MAX_SEQ_LENGTH,
     default_model_path,
@@ -73,22 +73,28 @@ class TuningResult:
 # --------------------------------------------------------------------------- pairs
 
 
-def apibench_training_pairs(store: CatalogStore) -> list[TrainingPair]:
-    """The default pairs: torchhub_train.json's questions, each with its gold API as the
-    catalog has it. Never the eval questions."""
+def apibench_training_pairs(
+    store: CatalogStore, splits: tuple[Split, ...] = ("train", "dev")
+) -> list[TrainingPair]:
+    """The default pairs, APIBench's training data under the project's protocol: every hub's
+    dev split (`question_id % 5 == 0`) and torchhub_train.json, each question with its gold
+    API as the catalog has it. Never a held-out question, which the reported figures use."""
+    from apidb.names import APIBENCH_HUBS
     from retriever.benchmark import GoldIndex, load_questions
 
-    docs = store.list_docs(hub="torchhub")
-    gold = GoldIndex(docs)
-    by_id = {doc.id: doc for doc in docs}
     pairs = []
-    for question in load_questions("torchhub", "train"):
-        ids = sorted(gold.gold_ids(question))
-        if ids:
-            pairs.append(TrainingPair(question.text, by_id[ids[0]]))
+    for hub in APIBENCH_HUBS:
+        docs = store.list_docs(hub=hub)
+        gold = GoldIndex(docs)
+        by_id = {doc.id: doc for doc in docs}
+        for split in splits:
+            for question in load_questions(hub, split):
+                ids = sorted(gold.gold_ids(question))
+                if ids:
+                    pairs.append(TrainingPair(question.text, by_id[ids[0]]))
     if len(pairs) < 2:
         raise TuningError(
-            "the catalog has too few of the torchhub APIs that the bundled training "
+            "the catalog has too few of the APIBench APIs that the bundled training "
             "questions are about; give your own pairs with --pairs FILE"
         )
     return pairs
@@ -147,8 +153,11 @@ def tune_embedder(
     settings: TuningSettings | None = None,
     replace: bool = False,
     progress: ProgressCallback | None = None,
+    source: dict[str, Any] | None = None,
 ) -> TuningResult:
     """Fine-tune `base_model` (default: the shipped MiniLM) on `pairs`; write it to `out_dir`.
+    `source` says where the pairs came from (kept in the provenance file: a benchmark report
+    uses it to tell whether the model has seen the questions it is scored on).
 
     `out_dir` appears whole or not at all: the model is written to a scratch directory
     beside it and renamed into place. An existing `out_dir` is replaced only if `replace`.
@@ -178,6 +187,7 @@ def tune_embedder(
             "base_fingerprint": model_fingerprint(base),
             "pairs": len(pairs),
             "pairs_sha256": _pairs_digest(pairs),
+            "training_data": source or {},
             "settings": asdict(settings),
             "final_loss": round(final_loss, 6),
             "weights_sha256": _weights_digest(scratch),
@@ -189,6 +199,33 @@ def tune_embedder(
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return TuningResult(out_dir, len(pairs), time.perf_counter() - started, final_loss)
+
+
+def trained_on_splits(model_dir: Path | str | None) -> set[str] | None:
+    """The APIBench splits a tuned model was trained on (empty for the shipped model);
+    None when it was trained on pairs from a file, whose overlap nobody knows."""
+    if model_dir is None:
+        return set()
+    provenance = Path(model_dir) / PROVENANCE_FILE
+    if not provenance.is_file():
+        return set()
+    try:
+        data = json.loads(provenance.read_text()).get("training_data") or {}
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    splits = data.get("apibench_splits") if isinstance(data, dict) else None
+    return {str(split) for split in splits} if isinstance(splits, list) else None
+
+
+def is_contaminated(split: str, trained: set[str] | None) -> bool | None:
+    """Whether figures on `split` come from questions the model was trained on (None:
+    unknown). `all` holds the dev questions; the torchhub train file is its own split."""
+    if trained is None:
+        return None
+    seen = {"dev", "all"} if "dev" in trained else set()
+    if "train" in trained:
+        seen.add("train")
+    return split in seen
 
 
 def _check_destination(base: Path, out_dir: Path, replace: bool) -> None:

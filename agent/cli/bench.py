@@ -34,8 +34,11 @@ def bench_retrieval(
     hub: Annotated[HubChoice, typer.Option(help="Which APIBench hub.")] = "all",
     split: Annotated[
         Split,
-        typer.Option(help="all questions, the dev 20%, the held-out 80%, or torchhub train."),
-    ] = "all",
+        typer.Option(
+            help="the held-out 80% (published figures), the dev 20% (choices and training), "
+            "all, or torchhub train."
+        ),
+    ] = "heldout",
     reuse_index: Annotated[
         bool,
         typer.Option(
@@ -66,8 +69,16 @@ def bench_retrieval(
         "add_ms": result.add_ms,
         "delete_ms": result.delete_ms,
     }
+    from retriever.tuning import is_contaminated, trained_on_splits
+
+    # Every figure says which questions and which model: figures on questions the model
+    # was trained on are marked, so nobody mistakes them for held-out ones.
+    contaminated = is_contaminated(split, trained_on_splits(config.embedder_model))
+    labels = {"split": split, "embedder": embedder.name, "contaminated": contaminated}
     report: dict[str, dict[str, JSONObject]] = {
-        hub_name: {mode: {**figures, **index_figures} for mode, figures in by_mode.items()}
+        hub_name: {
+            mode: {**figures, **index_figures, **labels} for mode, figures in by_mode.items()
+        }
         for hub_name, by_mode in result.figures.items()
     }
     if as_json:
@@ -81,8 +92,10 @@ def bench_retrieval(
     verb = "loaded" if reuse_index else "built"
     from rich.table import Table  # here: 20 ms of every start
 
+    warning = {True: ", CONTAMINATED: the model was trained on these", None: ", overlap unknown"}
     table = Table(
-        title=f"Retrieval on APIBench ({split} questions; index of {result.docs:,} APIs "
+        title=f"Retrieval on APIBench ({split} questions{warning.get(contaminated, '')}; "
+        f"embedder {embedder.name}; index of {result.docs:,} APIs "
         f"{verb} in {result.build_seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB{updates})",
         box=None,
         padding=(0, 1),

@@ -82,6 +82,7 @@ def index_tune(
     store = open_store()
     target = out_dir or config.data_dir / "models" / TUNED_MODEL_NAME
     training = load_training_pairs(pairs, store) if pairs else apibench_training_pairs(store)
+    source = {"pairs_file": str(pairs)} if pairs else {"apibench_splits": ["train", "dev"]}
     with progress_bar(f"Tuning on {len(training):,} pairs", not as_json) as tick:
         result = tune_embedder(
             training,
@@ -90,6 +91,7 @@ def index_tune(
             settings=TuningSettings(epochs=epochs),
             replace=force,
             progress=tick,
+            source=source,
         )
     summary = {
         "model_dir": str(result.path),

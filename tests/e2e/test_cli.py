@@ -207,6 +207,8 @@ def test_bench_retrieval_json_shape(built_data_dir: Path) -> None:
             mode
         )
         assert mode["n"] == 37
+        # Every figure names its questions and its model, and whether they overlap.
+        assert (mode["split"], mode["contaminated"]) == ("dev", False)
         assert 0 <= mode["recall@1"] <= mode["recall@5"] <= mode["recall@10"] <= 1
     # A sanity floor far below the measured figures (BENCHMARKS.md): retrieval works at all.
     assert figures["torchhub"]["hybrid"]["recall@10"] > 0.3
@@ -229,7 +231,9 @@ def test_index_tune_writes_a_model_and_refuses_bad_pairs(
     out = tmp_path / "tuned"
     result = run_json(built_data_dir, "index", "tune", "--pairs", str(pairs), "--out", str(out))
     assert (result["pairs"], result["epochs"], result["model_dir"]) == (3, 1, str(out))
-    assert json.loads((out / "toolroute-tuning.json").read_text())["pairs"] == 3
+    provenance = json.loads((out / "toolroute-tuning.json").read_text())
+    assert provenance["pairs"] == 3
+    assert provenance["training_data"] == {"pairs_file": str(pairs)}
 
     again = run(built_data_dir, "index", "tune", "--pairs", str(pairs), "--out", str(out), expect=2)
     assert "pass --force" in again.stderr

@@ -19,7 +19,9 @@ from retriever.tuning import (
     TrainingPair,
     TuningSettings,
     apibench_training_pairs,
+    is_contaminated,
     load_training_pairs,
+    trained_on_splits,
     tune_embedder,
 )
 
@@ -142,20 +144,24 @@ def test_a_retrained_model_gets_a_new_fingerprint(tmp_path: Path) -> None:
     assert model_fingerprint(first) != model_fingerprint(second)
 
 
-def test_the_default_pairs_are_the_training_questions_not_the_eval_ones(
-    store: CatalogStore,
-) -> None:
+def test_the_default_pairs_are_train_and_dev_never_held_out(store: CatalogStore) -> None:
+    """On the test catalog (torchhub and part of huggingface) only the questions about its
+    APIs pair up: its hubs' dev questions are among them, no held-out question ever is."""
     pairs = apibench_training_pairs(store)
-    assert len(pairs) > 800  # of 837; the rest name no API in the catalog
-    assert {pair.doc.hub for pair in pairs} == {"torchhub"}
-    eval_requests = {question.text for question in load_questions("torchhub", "all")}
-    assert not eval_requests & {pair.query for pair in pairs}
+    queries = {pair.query for pair in pairs}
+    train = {question.text for question in load_questions("torchhub", "train")}
+    assert len(queries & train) > 800  # of 837
+    for hub in ("torchhub", "huggingface", "tensorflowhub"):
+        held_out = {question.text for question in load_questions(hub, "heldout")}
+        dev = {question.text for question in load_questions(hub, "dev")}
+        assert not (held_out - dev) & queries  # a held-out question never trains
+        assert bool(dev & queries) == (hub != "tensorflowhub"), hub  # not in the test catalog
 
 
 def test_the_default_pairs_need_the_torchhub_apis(tmp_path: Path) -> None:
     with (
         CatalogStore(tmp_path / "empty.db") as empty,
-        pytest.raises(TuningError, match="too few of the torchhub APIs"),
+        pytest.raises(TuningError, match="too few of the APIBench APIs"),
     ):
         apibench_training_pairs(empty)
 
@@ -204,3 +210,22 @@ def test_a_missing_pairs_file_is_a_clear_error(store: CatalogStore, tmp_path: Pa
 
 def _any_id(store: CatalogStore, index: int = 0) -> str:
     return store.list_docs(hub="torchhub")[index].id
+
+
+def test_a_model_says_which_splits_it_was_trained_on(tmp_path: Path) -> None:
+    assert trained_on_splits(None) == set()  # the shipped model
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    provenance = tuned / PROVENANCE_FILE
+    provenance.write_text(json.dumps({"training_data": {"apibench_splits": ["train", "dev"]}}))
+    trained = trained_on_splits(tuned)
+    assert trained == {"train", "dev"}
+    assert [is_contaminated(s, trained) for s in ("heldout", "dev", "all", "train")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    provenance.write_text(json.dumps({"training_data": {"pairs_file": "mine.jsonl"}}))
+    assert is_contaminated("heldout", trained_on_splits(tuned)) is None  # nobody knows
+    assert is_contaminated("dev", set()) is False
