@@ -246,6 +246,20 @@ class TaskStore:
             rows = conn.execute(query).all()
         return [(int(row[0]), _task(row[1:])) for row in rows]
 
+    def approved_pairs(self) -> list[tuple[str, str]]:
+        """(request, API id) of every task people approved: its feedback scores sum above
+        zero and it answered with a catalog API. Training data for the embedder."""
+        approved = (
+            select(tasks_table.c.query, tasks_table.c.api_id)
+            .join(feedback_table, feedback_table.c.task_id == tasks_table.c.id)
+            .where(tasks_table.c.api_id.is_not(None))
+            .group_by(tasks_table.c.seq, tasks_table.c.query, tasks_table.c.api_id)
+            .having(func.sum(feedback_table.c.score) > 0)
+            .order_by(tasks_table.c.seq)
+        )
+        with self._connect() as conn:
+            return [(str(query), str(api_id)) for query, api_id in conn.execute(approved)]
+
     def feedback(self, task_id: str) -> list[FeedbackRecord]:
         with self._connect() as conn:
             return self._feedback(conn, task_id)

@@ -124,6 +124,17 @@ def load_training_pairs(path: Path, store: CatalogStore) -> list[TrainingPair]:
     return [TrainingPair(query, docs[api_id]) for _, query, api_id in wanted]
 
 
+def pairs_from_ids(store: CatalogStore, items: list[tuple[str, str]]) -> list[TrainingPair]:
+    """Pairs from (request, API id) items, such as approved tasks; an id the catalog no
+    longer has (the API was removed since) is skipped."""
+    docs = store.get_many(list(dict.fromkeys(api_id for _, api_id in items)))
+    return [
+        TrainingPair(query[:MAX_QUERY_CHARS], docs[api_id])
+        for query, api_id in items
+        if api_id in docs and query.strip()
+    ]
+
+
 def _parse_pair(path: Path, number: int, line: str) -> tuple[str, str]:
     where = f"{path}, line {number}"
     try:

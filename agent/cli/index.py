@@ -65,6 +65,13 @@ def index_tune(
             "--out", help="Where to write the tuned model (default: DATA/models/minilm-tuned)."
         ),
     ] = None,
+    from_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--from-feedback",
+            help="Also train on the tasks people approved (feedback above zero).",
+        ),
+    ] = False,
     epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the pairs.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
     as_json: JsonFlag = False,
@@ -75,6 +82,7 @@ def index_tune(
         TuningSettings,
         apibench_training_pairs,
         load_training_pairs,
+        pairs_from_ids,
         tune_embedder,
     )
 
@@ -82,7 +90,19 @@ def index_tune(
     store = open_store()
     target = out_dir or config.data_dir / "models" / TUNED_MODEL_NAME
     training = load_training_pairs(pairs, store) if pairs else apibench_training_pairs(store)
-    source = {"pairs_file": str(pairs)} if pairs else {"apibench_splits": ["train", "dev"]}
+    source: dict[str, object] = (
+        {"pairs_file": str(pairs)} if pairs else {"apibench_splits": ["train", "dev"]}
+    )
+    if from_feedback:
+        from agent.tasks import TaskStore
+
+        tasks = TaskStore(config.tasks_database_url)
+        try:
+            approved = pairs_from_ids(store, tasks.approved_pairs())
+        finally:
+            tasks.close()
+        training += approved
+        source["feedback_tasks"] = len(approved)
     with progress_bar(f"Tuning on {len(training):,} pairs", not as_json) as tick:
         result = tune_embedder(
             training,
@@ -96,6 +116,7 @@ def index_tune(
     summary = {
         "model_dir": str(result.path),
         "pairs": result.pairs,
+        "training_data": source,
         "epochs": epochs,
         "seconds": round(result.seconds, 1),
         "final_loss": round(result.final_loss, 4),

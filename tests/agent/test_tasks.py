@@ -87,6 +87,25 @@ def test_feedback_is_kept_once_per_task_and_source(tasks: TaskStore) -> None:
         tasks.add_feedback("no-such-task", "api", 1, None, NOW)
 
 
+def test_approved_tasks_are_the_ones_whose_feedback_sums_above_zero(tasks: TaskStore) -> None:
+    liked = a_task(query="resnet for my photos", api_id="torchhub/resnet50")
+    disputed = a_task(query="a detector", api_id="torchhub/yolo")
+    disliked = a_task(query="speech please", api_id="torchhub/silero")
+    unanswered = a_task(query="nothing fits", api_id=None)
+    silent = a_task(query="no feedback", api_id="torchhub/vgg")
+    for task in (liked, disputed, disliked, unanswered, silent):
+        tasks.save(task)
+    for task, scores in (
+        (liked, [1, 1]),
+        (disputed, [1, -1]),
+        (disliked, [-1]),
+        (unanswered, [1]),
+    ):
+        for number, score in enumerate(scores):
+            tasks.add_feedback(task.task_id, f"user{number}", score, None, NOW)
+    assert tasks.approved_pairs() == [("resnet for my photos", "torchhub/resnet50")]
+
+
 def test_a_delivery_is_first_only_once(tasks: TaskStore) -> None:
     assert tasks.first_delivery("event:Ev1", NOW) is True
     assert tasks.first_delivery("event:Ev1", NOW) is False

@@ -7,6 +7,7 @@ The index is built once per session with `toolroute index build` (the real build
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -252,6 +253,33 @@ def test_index_tune_writes_a_model_and_refuses_bad_pairs(
     assert 'line 2: "api_id" must be a non-empty string' in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_index_tune_learns_from_approved_tasks(data_dir: Path, tmp_path: Path) -> None:
+    from agent.task import TaskResult
+    from agent.tasks import TaskStore
+
+    now = "2026-12-02T10:00:00+00:00"
+    tasks = TaskStore(f"sqlite:///{data_dir / 'tasks.db'}")
+    for query, api_id, score in [
+        ("label the animals in my photos", "torchhub/pytorch/vision/resnet50", 1),
+        ("make my voice a robot", "torchhub/snakers4/silero-models/silero_tts", -1),
+    ]:
+        task = TaskResult.model_validate(
+            {"task_id": uuid.uuid4().hex, "created_at": now, "query": query, "k": 5,
+             "arm": "template", "api_id": api_id, "reward": 1.0, "latency_ms": 1.0, "cost": 0.0}
+        )  # fmt: skip
+        tasks.save(task)
+        tasks.add_feedback(task.task_id, "api:k1", score, None, now)
+    tasks.close()
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        json.dumps({"query": "boxes around cars", "api_id": "torchhub/ultralytics/yolov5/yolov5s"})
+    )
+    args = ["index", "tune", "--pairs", str(pairs), "--from-feedback", "--out", str(tmp_path / "m")]
+    result = run_json(data_dir, *args)
+    assert result["pairs"] == 2  # the file's pair and the one approved task
+    assert result["training_data"] == {"pairs_file": str(pairs), "feedback_tasks": 1}
 
 
 def test_keys_are_created_once_listed_and_revoked(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from retriever.tuning import (
     apibench_training_pairs,
     is_contaminated,
     load_training_pairs,
+    pairs_from_ids,
     trained_on_splits,
     tune_embedder,
 )
@@ -229,3 +230,17 @@ def test_a_model_says_which_splits_it_was_trained_on(tmp_path: Path) -> None:
     provenance.write_text(json.dumps({"training_data": {"pairs_file": "mine.jsonl"}}))
     assert is_contaminated("heldout", trained_on_splits(tuned)) is None  # nobody knows
     assert is_contaminated("dev", set()) is False
+
+
+def test_pairs_from_ids_skip_apis_no_longer_in_the_catalog(store: CatalogStore) -> None:
+    pairs = pairs_from_ids(
+        store,
+        [
+            ("which breed is this dog", "torchhub/pytorch/vision/resnet50"),
+            ("a removed one", "torchhub/no-longer-here"),
+            ("   ", "torchhub/pytorch/vision/resnet50"),
+        ],
+    )
+    assert [(pair.query, pair.doc.id) for pair in pairs] == [
+        ("which breed is this dog", "torchhub/pytorch/vision/resnet50")
+    ]
