@@ -1,19 +1,22 @@
-"""Analysis, not shipped: why do the shipped retriever's recall@5 misses miss?
+"""Analysis, not shipped: why do the retriever's recall@5 misses miss?
 
-For each hub (on the splits used for choices: torchhub_train.json and the dev splits), it
-counts the questions whose gold API is not in the top 5, and how many of those have all
-five hits in the gold API's own domain. Such a miss is a choice between same-domain
+For each hub (by default on the splits used for choices: torchhub_train.json and the dev
+splits; `--heldout` for the held-out split, `--model DIR` for a tuned embedder), it counts
+the questions whose gold API is not in the top 5, and how many of those have all five hits
+in the gold API's own domain. Such a miss is a choice between same-domain
 APIs the question does not tell apart ("an image classification API with high accuracy"),
 not a wrong kind of API. It also prints how many distinct APIs that domain holds.
 Builds a scratch index of the default catalog (about 80 s). See BENCHMARKS.md.
 
-    .venv/bin/python scripts/retrieval_misses.py
+    .venv/bin/python scripts/retrieval_misses.py [--heldout] [--model DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections import Counter
+from pathlib import Path
 
 from apidb import APIDoc
 from retriever.benchmark import GoldIndex, load_questions, scratch_default_index
@@ -29,8 +32,20 @@ SPLITS: list[tuple[str, Split]] = [
 ]
 
 
+HELDOUT: list[tuple[str, Split]] = [
+    ("huggingface", "heldout"),
+    ("torchhub", "heldout"),
+    ("tensorflowhub", "heldout"),
+]
+
+
 def main() -> None:
-    with scratch_default_index(SentenceTransformerEmbedder()) as retriever:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heldout", action="store_true", help="the held-out split instead")
+    parser.add_argument("--model", type=Path, help="a sentence-transformers model directory")
+    options = parser.parse_args()
+    splits = HELDOUT if options.heldout else SPLITS
+    with scratch_default_index(SentenceTransformerEmbedder(options.model)) as retriever:
         docs = retriever.store.list_docs()
         gold = GoldIndex(docs)
         apis_per_domain = Counter((hub, domain) for hub, domain, _ in _distinct_apis(docs))
@@ -39,7 +54,7 @@ def main() -> None:
             "| APIs in that domain (median) |"
         )
         print("|---|---|---|---|---|---|")
-        for hub, split in SPLITS:
+        for hub, split in splits:
             questions = load_questions(hub, split)
             misses = 0
             in_domain: list[int] = []
