@@ -30,7 +30,7 @@ def swagger_ui() -> HTMLResponse:
         title="toolroute API",
         swagger_js_url="/static/swagger/swagger-ui-bundle.js",
         swagger_css_url="/static/swagger/swagger-ui.css",
-        swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        swagger_favicon_url="/static/favicon.svg",
     )
 
 
