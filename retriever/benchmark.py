@@ -52,6 +52,7 @@ class Question:
     gold_call: str
     gold_name: str
     gold_domain: str
+    from_train_file: bool = False  # torchhub_train.json, not an eval file
 
 
 def instruction_text(code: str) -> str:
@@ -84,9 +85,21 @@ def load_questions(hub: str, split: Split = "all") -> list[Question]:
                 gold_call=record["api_call"],
                 gold_name=record["api_data"]["api_name"],
                 gold_domain=record["api_data"]["domain"],
+                from_train_file=split == "train",
             )
         )
     return questions
+
+
+DEV_FOLDS = 5
+
+
+def dev_fold(question: Question, folds: int = DEV_FOLDS) -> int | None:
+    """The cross-validation fold of a dev question (None outside the dev split): choices
+    for a model trained on dev are made on folds its training left out."""
+    if question.from_train_file or question.question_id % 5 != 0:
+        return None
+    return (question.question_id // 5) % folds
 
 
 class GoldIndex:

@@ -31,6 +31,9 @@ class RetrieverConfig:
     domain_weight: float = 0.2
     domain_top: int = 30
     domain_temperature: float = 0.1
+    # The task-type prior (retriever/prior.py), where the embedder has one: each doc gains
+    # `prior_weight` times the probability of its domain given the request.
+    prior_weight: float = 0.0
     # How many candidates each side contributes before fusion. Scoring every doc of a hub
     # beat a top-100 cut on the dev sets (a cut gives the docs only one side found a guessed
     # score); BM25 scores every doc anyway, so this only bounds the FAISS search.

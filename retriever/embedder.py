@@ -101,6 +101,10 @@ class SentenceTransformerEmbedder:
         if not dim:
             raise EmbedderError(f"cannot tell the embedding size of {path}")
         self.dim = int(dim)
+        from retriever.prior import PRIOR_FILE, DomainPrior
+
+        # The task-type prior trained together with a tuned model (retriever/prior.py).
+        self.domain_prior = DomainPrior.load(path / PRIOR_FILE)
 
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:

@@ -37,6 +37,7 @@ from retriever.config import (
 from retriever.embedder import Embedder, Vectors
 from retriever.errors import IndexStateError, QueryError
 from retriever.index_state import IndexState, Layout
+from retriever.prior import DomainPrior
 from retriever.scoring import Hit, score
 from retriever.sync import DEFAULT_INTERVAL_S, ChangeFollower
 from retriever.text import doc_views
@@ -70,6 +71,8 @@ class HybridRetriever:
         self.embedder = embedder
         self.index_dir = Path(index_dir)
         self.config = config or RetrieverConfig()
+        # The task-type prior trained with the embedder, if it has one (retriever/prior.py).
+        self.prior: DomainPrior | None = getattr(embedder, "domain_prior", None)
         self._lock = threading.RLock()
         self._state = IndexState(embedder.dim, self.config.index_type)
         self._seq = 0  # the last catalog change applied
@@ -170,7 +173,11 @@ class HybridRetriever:
             if not len(self._state):
                 return []
             positions = layout.hub_positions[hub_name] if hub_name else layout.all_positions
-            return score(self._state, self.config, query, vector, positions, mode, k)
+            prior = None
+            if mode == "hybrid" and self.prior is not None and self.config.prior_weight:
+                assert vector is not None
+                prior = self.prior.probabilities(vector)
+            return score(self._state, self.config, query, vector, positions, mode, k, prior)
 
     def _validate(self, query: str, k: int, mode: str) -> str:
         if not isinstance(query, str) or not query.strip():

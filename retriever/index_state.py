@@ -32,6 +32,7 @@ class Layout:
     domains: Ints  # domain id
     groups: Ints  # id of the call text: docs with the same call are one API
     n_domains: int
+    domain_names: tuple[str, ...]  # by domain id
     hub_positions: dict[str, Ints]
     all_positions: Ints
     sorted_keys: Ints  # `keys` in ascending order ...
@@ -135,6 +136,7 @@ class IndexState:
                 domains=np.asarray(domains, dtype=np.int64),
                 groups=np.asarray(groups, dtype=np.int64),
                 n_domains=len(self._domain_ids),
+                domain_names=tuple(self._domain_ids),
                 hub_positions={h: np.asarray(p, dtype=np.int64) for h, p in hub_positions.items()},
                 all_positions=np.arange(len(self.ids), dtype=np.int64),
                 sorted_keys=key_array[order],

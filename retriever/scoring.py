@@ -43,8 +43,10 @@ def score(
     positions: Ints,
     mode: SearchMode,
     k: int,
+    prior: dict[str, float] | None = None,
 ) -> list[Hit]:
-    """The top `k` docs among `positions` for `query` (`vector` unless mode is bm25)."""
+    """The top `k` docs among `positions` for `query` (`vector` unless mode is bm25).
+    `prior`: P(domain | query) from the task-type prior, for hybrid search."""
     layout = state.layout()
     dense = dense_scores(state, config, vector, positions, layout) if vector is not None else None
     bm25 = state.bm25.get_scores(tokenize(query))[positions] if mode != "dense" else None
@@ -56,7 +58,7 @@ def score(
         scores = np.where(bm25 > 0, bm25, -np.inf)  # no shared term: no match
     else:
         assert dense is not None and bm25 is not None
-        scores = fuse(config, dense, bm25, positions, layout)
+        scores = fuse(config, dense, bm25, positions, layout, prior)
     return top_hits(state, config, positions, scores, dense, bm25, k, layout)
 
 
@@ -80,16 +82,24 @@ def dense_scores(
 
 
 def fuse(
-    config: RetrieverConfig, dense: Floats, bm25: Floats, positions: Ints, layout: Layout
+    config: RetrieverConfig,
+    dense: Floats,
+    bm25: Floats,
+    positions: Ints,
+    layout: Layout,
+    prior: dict[str, float] | None = None,
 ) -> Floats:
     if config.fusion == "rrf":
         matched = np.where(bm25 > 0, bm25, np.nan)
         fused = reciprocal_rank_fusion([ranks(dense), ranks(matched)], config.rrf_k)
     else:
         fused = weighted_fusion(dense, bm25, config.dense_weight)
+    domains = layout.domains[positions]
+    if prior and config.prior_weight:
+        by_id = np.array([prior.get(name, 0.0) for name in layout.domain_names])
+        fused = fused + config.prior_weight * by_id[domains]
     if not config.domain_weight:
         return fused
-    domains = layout.domains[positions]
     # Each distinct API votes once: APIBench repeats some calls dozens of times
     # (tensorflowhub lists ssd_mobilenet_v2/2 26 times) and copies would swamp the vote.
     groups = layout.groups[positions] if config.collapse_duplicates else positions

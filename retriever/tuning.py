@@ -25,10 +25,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apidb import APIDoc, CatalogStore
 from retriever.config import MAX_QUERY_CHARS, Split
+
+if TYPE_CHECKING:
+    from retriever.benchmark import Question
 from retriever.embedder import (
     DEFAULT_MAX_SEQ_LENGTH,
     default_model_path,
@@ -36,6 +39,7 @@ from retriever.embedder import (
     model_fingerprint,
 )
 from retriever.errors import TuningError
+from retriever.prior import PRIOR_FILE, DomainPrior, fit_domain_prior
 from retriever.text import call_key, doc_views
 
 PROVENANCE_FILE = "toolroute-tuning.json"
@@ -74,11 +78,15 @@ class TuningResult:
 
 
 def apibench_training_pairs(
-    store: CatalogStore, splits: tuple[Split, ...] = ("train", "dev")
+    store: CatalogStore,
+    splits: tuple[Split, ...] = ("train", "dev"),
+    *,
+    keep: Callable[[Question], bool] | None = None,
 ) -> list[TrainingPair]:
     """The default pairs, APIBench's training data under the project's protocol: every hub's
     dev split (`question_id % 5 == 0`) and torchhub_train.json, each question with its gold
-    API as the catalog has it. Never a held-out question, which the reported figures use."""
+    API as the catalog has it. Never a held-out question, which the reported figures use.
+    `keep` leaves questions out (a cross-validation fold of the dev split)."""
     from apidb.names import APIBENCH_HUBS
     from retriever.benchmark import GoldIndex, load_questions
 
@@ -89,6 +97,8 @@ def apibench_training_pairs(
         by_id = {doc.id: doc for doc in docs}
         for split in splits:
             for question in load_questions(hub, split):
+                if keep is not None and not keep(question):
+                    continue
                 ids = sorted(gold.gold_ids(question))
                 if ids:
                     pairs.append(TrainingPair(question.text, by_id[ids[0]]))
@@ -193,6 +203,9 @@ def tune_embedder(
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         model.save(str(scratch))
+        prior = _fit_prior(model, pairs)
+        if prior is not None:
+            prior.save(scratch / PRIOR_FILE)
         provenance = {
             "base_model": str(base),
             "base_fingerprint": model_fingerprint(base),
@@ -302,6 +315,18 @@ def _batch_loss(model: Any, batch: list[TrainingPair]) -> Any:
     return functional.cross_entropy(logits, torch.arange(len(batch)))
 
 
+def _fit_prior(model: Any, pairs: list[TrainingPair]) -> DomainPrior | None:
+    """The task-type prior on the tuned model's embeddings of the same requests."""
+    vectors = model.encode(
+        [pair.query for pair in pairs],
+        batch_size=64,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return fit_domain_prior(vectors, [pair.doc.domain for pair in pairs])
+
+
 def _pairs_digest(pairs: list[TrainingPair]) -> str:
     digest = hashlib.sha256()
     for pair in pairs:
@@ -331,3 +356,43 @@ def _move_into_place(scratch: Path, out_dir: Path, replace: bool) -> None:
     os.replace(out_dir, retired)
     os.replace(scratch, out_dir)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the default model
+
+
+def ensure_tuned_model(
+    store: CatalogStore,
+    target: Path,
+    *,
+    settings: TuningSettings | None = None,
+    progress: ProgressCallback | None = None,
+    keep: Callable[[Question], bool] | None = None,
+) -> Path:
+    """The default embedder: the shipped MiniLM tuned on APIBench's training data, trained
+    into `target` the first time it is needed and reused after (a few minutes on 2 cores).
+
+    Same recipe and seed every time, so every install trains the same model. A file lock
+    makes concurrent starts (service replicas, a CLI beside the service) train it once:
+    the others wait and then load what the first one wrote.
+    """
+    import fcntl
+
+    if (target / PROVENANCE_FILE).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f".{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / PROVENANCE_FILE).is_file():  # another process trained it meanwhile
+            return target
+        pairs = apibench_training_pairs(store, keep=keep)
+        # A directory without provenance is a leftover of something else: replace it.
+        tune_embedder(
+            pairs,
+            target,
+            settings=settings,
+            replace=True,
+            progress=progress,
+            source={"apibench_splits": ["train", "dev"], "recipe": "default"},
+        )
+    return target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,16 @@ import pytest
 
 from apidb import CatalogStore
 from retriever import TuningError
-from retriever.benchmark import load_questions
+from retriever.benchmark import Question, load_questions
 from retriever.embedder import SentenceTransformerEmbedder, default_model_path, model_fingerprint
+from retriever.prior import PRIOR_FILE
 from retriever.text import doc_views
 from retriever.tuning import (
     PROVENANCE_FILE,
     TrainingPair,
     TuningSettings,
     apibench_training_pairs,
+    ensure_tuned_model,
     is_contaminated,
     load_training_pairs,
     pairs_from_ids,
@@ -244,3 +247,66 @@ def test_pairs_from_ids_skip_apis_no_longer_in_the_catalog(store: CatalogStore) 
     assert [(pair.query, pair.doc.id) for pair in pairs] == [
         ("which breed is this dog", "torchhub/pytorch/vision/resnet50")
     ]
+
+
+def test_a_tuned_model_carries_a_task_type_prior_over_its_pairs_domains(
+    pairs: list[TrainingPair], tmp_path: Path
+) -> None:
+    out = tmp_path / "tuned"
+    tune_embedder(pairs, out, settings=_QUICK)
+
+    tuned = SentenceTransformerEmbedder(out)
+
+    assert (out / PRIOR_FILE).is_file()
+    assert tuned.domain_prior is not None
+    assert set(tuned.domain_prior.classes) == {pair.doc.domain for pair in pairs}
+    # The request it was trained on is classified as its own API's kind.
+    request = pairs[1]
+    probabilities = tuned.domain_prior.probabilities(tuned.encode([request.query])[0])
+    assert max(probabilities, key=lambda d: probabilities[d]) == request.doc.domain
+
+
+def _slice(question: Question) -> bool:
+    """A few dozen torchhub questions: the default recipe on a small slice."""
+    return question.hub == "torchhub" and question.question_id <= 40
+
+
+def test_the_default_model_is_trained_once_even_by_concurrent_starts(
+    store: CatalogStore, tmp_path: Path
+) -> None:
+    target = tmp_path / "models" / "minilm-apibench"
+    quick = TuningSettings(batch_size=16)
+    ticks: dict[int, list[int]] = {0: [], 1: []}
+
+    def start(n: int) -> Path:
+        return ensure_tuned_model(
+            store,
+            target,
+            settings=quick,
+            keep=_slice,
+            progress=lambda done, _total: ticks[n].append(done),
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(start, [0, 1]))
+
+    assert paths == [target, target]
+    assert sorted(bool(t) for t in ticks.values()) == [False, True]  # one trained
+    provenance = json.loads((target / PROVENANCE_FILE).read_text())
+    assert provenance["training_data"]["recipe"] == "default"
+    assert trained_on_splits(target) == {"train", "dev"}
+    again: list[int] = []
+    ensure_tuned_model(store, target, keep=_slice, progress=lambda d, _t: again.append(d))
+    assert not again  # reused, not retrained
+
+
+def test_a_leftover_directory_without_provenance_is_replaced(
+    store: CatalogStore, tmp_path: Path
+) -> None:
+    target = tmp_path / "minilm-apibench"
+    target.mkdir()
+    (target / "half-written.bin").write_bytes(b"\0")
+
+    ensure_tuned_model(store, target, settings=TuningSettings(batch_size=16), keep=_slice)
+
+    assert (target / PROVENANCE_FILE).is_file() and not (target / "half-written.bin").exists()

@@ -1,0 +1,167 @@
+"""Analysis, not shipped: choose retrieval settings for the tuned embedder on the dev split.
+
+The tuned embedder is trained on the dev split, so its figures on dev are contaminated and
+cannot choose anything. This script cross-validates instead: the dev questions fall in 5
+folds (`retriever.benchmark.dev_fold`); for each fold a model is trained on the other four
+plus torchhub_train.json (the same recipe as `toolroute index tune`), and the settings are
+scored on the fold it left out. Every dev question is scored exactly once, by a model that
+never saw it. No held-out question is read.
+
+    .venv/bin/python scripts/dev_cv.py train --out /tmp/cv      # 5 models, ~3 min each
+    .venv/bin/python scripts/dev_cv.py score --out /tmp/cv      # the grid below, per fold
+
+`score` prints pooled out-of-fold figures per hub for each setting, and the out-of-fold
+best cosine of every dev question (for the decline floor of model APIs). BENCHMARKS.md has
+the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from apidb import CatalogStore
+from apidb.bundled import APIBENCH_HUBS, default_catalog_docs
+from retriever import HybridRetriever
+from retriever.benchmark import (
+    DEV_FOLDS,
+    GoldIndex,
+    Question,
+    dev_fold,
+    evaluate,
+    load_questions,
+)
+from retriever.config import RetrieverConfig
+from retriever.embedder import SentenceTransformerEmbedder
+from retriever.prior import fit_domain_prior
+from retriever.tuning import apibench_training_pairs, tune_embedder
+
+DENSE_WEIGHTS = (0.8, 0.9, 0.95, 1.0)
+DOMAIN_WEIGHTS = (0.0, 0.1, 0.2, 0.3)
+PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
+PRIOR_C = (2.0, 8.0)
+METRICS = ("recall@1", "recall@5", "mrr", "domain@1")
+
+
+def train(out: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        store = CatalogStore(Path(scratch) / "catalog.db")
+        store.upsert_many(default_catalog_docs())
+        for fold in range(DEV_FOLDS):
+            target = out / f"fold{fold}"
+            if target.is_dir():
+                print(f"fold {fold}: exists", flush=True)
+                continue
+            pairs = apibench_training_pairs(store, keep=_leaving_out(fold))
+            result = tune_embedder(
+                pairs, target, source={"apibench_splits": ["train", "dev"], "left_out_fold": fold}
+            )
+            print(f"fold {fold}: {result.pairs} pairs, {result.seconds:.0f} s", flush=True)
+        store.close()
+
+
+def _leaving_out(fold: int) -> Callable[[Question], bool]:
+    return lambda question: dev_fold(question) != fold
+
+
+def score(out: Path) -> None:
+    settings = [
+        (alpha, beta, gamma, c)
+        for alpha, beta, gamma, c in itertools.product(
+            DENSE_WEIGHTS, DOMAIN_WEIGHTS, PRIOR_WEIGHTS, PRIOR_C
+        )
+        if gamma or c == PRIOR_C[0]  # without the prior, its C changes nothing
+    ]
+    pooled: dict[tuple[str, str], dict[str, float]] = {}
+    best_cosines: list[float] = []
+    for fold in range(DEV_FOLDS):
+        embedder = SentenceTransformerEmbedder(out / f"fold{fold}")
+        training = [
+            q
+            for hub in APIBENCH_HUBS
+            for split in ("dev", "train")
+            for q in load_questions(hub, split)
+            if dev_fold(q) != fold
+        ]
+        training_vectors = embedder.encode([q.text for q in training])
+        priors = {
+            c: fit_domain_prior(training_vectors, [q.gold_domain for q in training], c)
+            for c in PRIOR_C
+        }
+        with tempfile.TemporaryDirectory() as scratch:
+            store = CatalogStore(Path(scratch) / "catalog.db")
+            store.upsert_many(default_catalog_docs())
+            retriever = HybridRetriever(store, embedder, Path(scratch) / "index")
+            retriever.build()
+            gold = GoldIndex(store.list_docs())
+            shipped = RetrieverConfig()
+            for hub in APIBENCH_HUBS:
+                questions = [q for q in load_questions(hub, "dev") if dev_fold(q) == fold]
+                vectors = embedder.encode([q.text for q in questions])
+                retriever.config = shipped
+                for question, vector in zip(questions, vectors, strict=True):
+                    hits = retriever.search(question.text, 5, hub=hub, vector=vector)
+                    best_cosines.append(max((h.similarity or 0.0) for h in hits))
+                for c, prior in priors.items():
+                    assert prior is not None
+                    hub_domains = {d.domain for d in store.list_docs(hub=hub)}
+                    right = 0
+                    for question, vector in zip(questions, vectors, strict=True):
+                        p = prior.probabilities(vector)
+                        guess = max(hub_domains, key=lambda d: p.get(d, 0.0))
+                        right += guess == question.gold_domain
+                    _add(
+                        pooled,
+                        (f"prior alone C={c}", hub),
+                        {"n": len(questions), "domain@1": right / max(len(questions), 1)},
+                    )
+                for mode in ("dense", "bm25"):
+                    figures = evaluate(retriever, questions, mode, gold=gold, vectors=vectors)
+                    _add(pooled, (mode, hub), figures)
+                for alpha, beta, gamma, c in settings:
+                    retriever.config = replace(
+                        shipped, dense_weight=alpha, domain_weight=beta, prior_weight=gamma
+                    )
+                    retriever.prior = priors[c]
+                    figures = evaluate(retriever, questions, "hybrid", gold=gold, vectors=vectors)
+                    _add(pooled, (f"hybrid a={alpha} b={beta} g={gamma} C={c}", hub), figures)
+            store.close()
+        print(f"fold {fold} scored", file=sys.stderr, flush=True)
+    rows = []
+    for (setting, hub_name), sums in pooled.items():
+        n = sums["n"]
+        rows.append(
+            {"setting": setting, "hub": hub_name, "n": int(n)}
+            | {m: round(sums[m] / n, 4) for m in METRICS if m in sums}
+        )
+    floor = float(np.quantile(best_cosines, 0.01))
+    print(json.dumps({"rows": rows, "best_cosine_q01": round(floor, 4)}, indent=1))
+
+
+def _add(
+    pooled: dict[tuple[str, str], dict[str, float]],
+    key: tuple[str, str],
+    figures: dict[str, float],
+) -> None:
+    sums = pooled.setdefault(key, {"n": 0.0})
+    n = figures["n"]
+    sums["n"] += n
+    for metric in METRICS:
+        if metric in figures:
+            sums[metric] = sums.get(metric, 0.0) + figures[metric] * n
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=("train", "score"))
+    parser.add_argument("--out", type=Path, required=True)
+    options = parser.parse_args()
+    (train if options.step == "train" else score)(options.out)
