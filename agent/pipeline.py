@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from agent.toolset import Toolset
     from apidb import CatalogStore
     from retriever import Hit, HybridRetriever
+    from retriever.embedder import Embedder
 
 __all__ = ["Answer", "Pipeline", "TaskRequest"]
 _VALIDATE_ONLY = ValidationExecutor()
@@ -71,9 +72,13 @@ class Pipeline:
         router: Router,
         tasks: TaskStore,
         executor: Executor | None = None,
+        tools_embedder: Embedder | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever
+        # What an agent's own tools are embedded with (agent/embedding.py); by default the
+        # catalog's embedder.
+        self.tools_embedder: Embedder = tools_embedder or retriever.embedder
         self.pool = pool
         self.router = router
         self.tasks = tasks
@@ -103,7 +108,17 @@ class Pipeline:
             from agent.sandbox import SandboxExecutor
 
             executor = SandboxExecutor.from_settings(settings)
-        return cls(retriever.store, retriever, pool, router, tasks, executor)
+        from agent.embedding import tools_embedder
+
+        return cls(
+            retriever.store,
+            retriever,
+            pool,
+            router,
+            tasks,
+            executor,
+            tools_embedder(settings, retriever.embedder),
+        )
 
     def __enter__(self) -> Pipeline:
         return self
@@ -285,16 +300,13 @@ def _ms(since: float) -> float:
 def open_catalog_retriever(settings: Settings) -> HybridRetriever:
     """The settings' catalog (the bundled APIs seeded into it) and its index, built if
     missing."""
+    from agent.embedding import catalog_embedder
     from apidb import CatalogStore
     from apidb.bundled import seed_default_catalog
     from retriever import HybridRetriever
-    from retriever.embedder import SentenceTransformerEmbedder
 
     store = CatalogStore(settings.catalog_path)
     seed_default_catalog(store)
     return HybridRetriever.open(
-        store,
-        SentenceTransformerEmbedder(settings.embedder_model),
-        settings.index_dir,
-        settings.retriever_config(),
+        store, catalog_embedder(settings, store), settings.index_dir, settings.retriever_config()
     )

@@ -66,7 +66,11 @@ class Settings(BaseSettings):
     sandbox_torchhub_repos: str = ""
     sandbox_model_hosts: str = ""
     # Retrieval (additions to the DESIGN.md table).
-    embedder_model: Path | None = None  # a sentence-transformers model dir; default MiniLM
+    # A sentence-transformers model dir for every embedding. Unset: the catalog uses MiniLM
+    # tuned on APIBench's training data (trained by the first index build, unless
+    # embedder_tuning is "off"), and agents' own tools the shipped MiniLM (agent/embedding.py).
+    embedder_model: Path | None = None
+    embedder_tuning: Literal["apibench", "off"] = "apibench"
     index_type: Literal["flat", "hnsw"] = "flat"
     fusion: Literal["weighted", "rrf"] = "weighted"
     # The default pool's `openai` arm (added only when a base URL is set).

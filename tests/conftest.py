@@ -3,6 +3,7 @@ copied per test, so tests that change the catalog never see each other's changes
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,11 @@ from retriever.embedder import SentenceTransformerEmbedder
 from tests.postgres import PostgresServer, require_server_bindir
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# In-process tests index with the shipped MiniLM (the session's `embedder`): training the
+# default tuned one takes minutes. The e2e tests run the real default (tests/e2e/conftest.py),
+# and tests/retriever/test_tuning.py trains it on a small slice.
+os.environ["TOOLROUTE_EMBEDDER_TUNING"] = "off"
 
 
 @pytest.fixture(scope="session")

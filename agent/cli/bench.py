@@ -12,6 +12,7 @@ from agent.cli.common import (
     HubChoice,
     JsonFlag,
     bench_app,
+    catalog_embedder_with_progress,
     err,
     open_retriever,
     open_store,
@@ -49,13 +50,13 @@ def bench_retrieval(
 ) -> None:
     """Recall, MRR, domain accuracy and latency of bm25, dense and hybrid on APIBench."""
     from retriever.benchmark import all_hubs, run_retrieval_benchmark
-    from retriever.embedder import SentenceTransformerEmbedder
 
     config = settings()
-    embedder = SentenceTransformerEmbedder(config.embedder_model)
+    store = open_store()
+    embedder = catalog_embedder_with_progress(store, show_progress=not as_json)
     with _question_progress(not as_json) as progress:
         result = run_retrieval_benchmark(
-            open_store(),
+            store,
             embedder,
             hubs=all_hubs(hub),
             split=split,
@@ -73,7 +74,7 @@ def bench_retrieval(
 
     # Every figure says which questions and which model: figures on questions the model
     # was trained on are marked, so nobody mistakes them for held-out ones.
-    contaminated = is_contaminated(split, trained_on_splits(config.embedder_model))
+    contaminated = is_contaminated(split, trained_on_splits(embedder.path))
     labels = {"split": split, "embedder": embedder.name, "contaminated": contaminated}
     report: dict[str, dict[str, JSONObject]] = {
         hub_name: {

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agent.settings import Settings
     from apidb import APIDoc, CatalogStore
     from retriever import Hit, HybridRetriever
+    from retriever.embedder import SentenceTransformerEmbedder
 
 app = typer.Typer(
     name="toolroute",
@@ -133,14 +134,27 @@ def checked_hub(store: CatalogStore, hub: str | None) -> str | None:
 
 def open_retriever(store: CatalogStore, *, show_progress: bool) -> HybridRetriever:
     from retriever import HybridRetriever
-    from retriever.embedder import SentenceTransformerEmbedder
 
     config = settings()
-    embedder = SentenceTransformerEmbedder(config.embedder_model)
+    embedder = catalog_embedder_with_progress(store, show_progress=show_progress)
     with progress_bar("Building the search index", show_progress) as tick:
         return HybridRetriever.open(
             store, embedder, config.index_dir, config.retriever_config(), progress=tick
         )
+
+
+def catalog_embedder_with_progress(
+    store: CatalogStore, *, show_progress: bool
+) -> SentenceTransformerEmbedder:
+    """The catalog's embedder; the first time, training the default tuned model shows its
+    progress (a few minutes on 2 cores)."""
+    from agent.embedding import catalog_embedder
+
+    # It ticks only when it trains.
+    with progress_bar(
+        "Tuning the embedder on APIBench's training data (once)", show_progress
+    ) as tick:
+        return catalog_embedder(settings(), store, progress=tick)
 
 
 def rich_progress(*, disable: bool = False) -> Any:

@@ -10,6 +10,7 @@ import typer
 from agent.cli.common import (
     TUNED_MODEL_NAME,
     JsonFlag,
+    catalog_embedder_with_progress,
     index_app,
     open_store,
     out,
@@ -26,11 +27,10 @@ if TYPE_CHECKING:
 def index_build(as_json: JsonFlag = False) -> None:
     """Index the whole catalog from scratch (BM25 + dense)."""
     from retriever import HybridRetriever
-    from retriever.embedder import SentenceTransformerEmbedder
 
     config = settings()
     store = open_store()
-    embedder = SentenceTransformerEmbedder(config.embedder_model)
+    embedder = catalog_embedder_with_progress(store, show_progress=not as_json)
     retriever = HybridRetriever(store, embedder, config.index_dir, config.retriever_config())
     with progress_bar("Embedding API docs", not as_json) as tick:
         stats = retriever.build(progress=tick)

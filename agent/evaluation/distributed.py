@@ -36,17 +36,17 @@ class _RemoteObserver:
     def __init__(
         self, settings: dict[str, Any], pool: dict[str, Any], hubs: list[str], k: int
     ) -> None:
+        from agent.embedding import catalog_embedder
         from agent.evaluation.observe import Observer
         from agent.pipeline import Pipeline
         from apidb import CatalogStore
         from retriever import HybridRetriever
-        from retriever.embedder import SentenceTransformerEmbedder
 
         shared = Settings.model_validate(settings)
         store = CatalogStore(shared.catalog_path)
         retriever = HybridRetriever.open(
             store,
-            SentenceTransformerEmbedder(shared.embedder_model),
+            catalog_embedder(shared, store),
             shared.index_dir,
             shared.retriever_config(),
         )

@@ -3,9 +3,10 @@
 `llama_server` is llama-cpp-python's own OpenAI-compatible server on loopback, serving the
 same Gemma GGUF, started once per session for the `openai` arm.
 
-The index is built once per session with `toolroute index build` (the real build of all
-1,726 APIs) and the default Gemma GGUF is assembled into it once; tests that change
-anything work on a copy of that data directory.
+The index is built once per session with `toolroute index build`, the real first build of
+a fresh install: it trains the default tuned embedder on APIBench's training data (a few
+minutes), then embeds all 1,726 APIs. The default Gemma GGUF is assembled into it once;
+tests that change anything work on a copy of that data directory.
 """
 
 from __future__ import annotations
@@ -29,18 +30,27 @@ from tests.conftest import private_copy
 TOOLROUTE = [sys.executable, "-m", "agent.cli"]
 
 
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `toolroute` subprocess on `data_dir`."""
+    return {
+        **os.environ,
+        "TOOLROUTE_DATA_DIR": str(data_dir),
+        # The real default, which tests/conftest.py turns off for in-process tests.
+        "TOOLROUTE_EMBEDDER_TUNING": "apibench",
+        **extra,
+    }
+
+
 def run(
     data_dir: Path, *args: str, expect: int = 0, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "TOOLROUTE_DATA_DIR": str(data_dir),
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-        **(env or {}),
-    }
     result = subprocess.run(
-        [*TOOLROUTE, *args], env=env, capture_output=True, text=True, timeout=600, check=False
+        [*TOOLROUTE, *args],
+        env=cli_env(data_dir, NO_COLOR="1", COLUMNS="200", **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == expect, (result.stdout, result.stderr)
     return result

@@ -4,7 +4,6 @@ catalog, the real sandbox, every arm type on a small slice, and resume after a k
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import TOOLROUTE, run, run_json, write_config
+from tests.e2e.conftest import TOOLROUTE, cli_env, run, run_json, write_config
 
 pytestmark = pytest.mark.slow
 HUBS = ("huggingface", "torchhub", "tensorflowhub")
@@ -80,7 +79,7 @@ def test_resume_after_a_kill_redoes_and_loses_nothing(data_dir: Path, tmp_path: 
     out = tmp_path / "resume"
     args = ["eval", "apibench", "--hub", "torchhub", "--limit", "40", "--arms", "template",
             "--no-plots", "--out", str(out), "--json"]  # fmt: skip
-    env = {**os.environ, "TOOLROUTE_DATA_DIR": str(data_dir)}
+    env = cli_env(data_dir)
     process = subprocess.Popen([*TOOLROUTE, *args], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     predictions = out / "predictions_torchhub.jsonl"

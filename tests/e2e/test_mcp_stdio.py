@@ -4,19 +4,20 @@ the way Claude Desktop or an IDE starts it (a command, protocol on stdin/stdout)
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from mcp import Client, StdioServerParameters
 
+from tests.e2e.conftest import cli_env
+
 
 def test_the_stdio_server_lists_and_calls_its_tools(data_dir: Path) -> None:
     server = StdioServerParameters(
         command=sys.executable,
         args=["-m", "agent.cli", "mcp"],
-        env={**os.environ, "TOOLROUTE_DATA_DIR": str(data_dir)},
+        env=cli_env(data_dir),
     )
 
     async def session() -> tuple[Any, Any, Any]:

@@ -1,0 +1,76 @@
+"""Which embedders the service uses, from the settings.
+
+Two roles, two models:
+
+- **the catalog's index**: by default MiniLM fine-tuned on APIBench's training data (the
+  dev split and torchhub_train.json, never a held-out question), trained into
+  `DATA/models/minilm-apibench` by the first index build and reused after. On held-out
+  APIBench it retrieves better than the shipped model on every hub (BENCHMARKS.md, #21).
+  `TOOLROUTE_EMBEDDER_MODEL=DIR` uses that model instead; `TOOLROUTE_EMBEDDER_TUNING=off`
+  the shipped MiniLM as is.
+- **an agent's own tools** (`/v1/chat/completions`, `bench calls`): the shipped MiniLM (or
+  `TOOLROUTE_EMBEDDER_MODEL`). The tuned model learned what model-API requests look like;
+  on the function-calling development data it chose no better, and the decline threshold
+  was calibrated on the shipped model's similarities (`agent/calls/calibration.json`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+    from apidb import CatalogStore
+    from retriever.embedder import Embedder, SentenceTransformerEmbedder
+    from retriever.tuning import ProgressCallback
+
+logger = logging.getLogger("toolroute.embedding")
+
+DEFAULT_TUNED_MODEL = "minilm-apibench"  # under DATA/models
+
+
+def default_tuned_model_dir(settings: Settings) -> Path:
+    return settings.data_dir / "models" / DEFAULT_TUNED_MODEL
+
+
+def catalog_model_path(
+    settings: Settings, store: CatalogStore, *, progress: ProgressCallback | None = None
+) -> Path | None:
+    """The model directory the catalog's index embeds with (None: the shipped MiniLM),
+    training the default tuned model first if it is missing."""
+    if settings.embedder_model is not None:
+        return settings.embedder_model
+    if settings.embedder_tuning == "off":
+        return None
+    from retriever.errors import TuningError
+    from retriever.tuning import ensure_tuned_model
+
+    target = default_tuned_model_dir(settings)
+    try:
+        return ensure_tuned_model(store, target, progress=progress)
+    except TuningError as exc:
+        # A catalog without the APIBench hubs has nothing to train on; it still works,
+        # with the shipped model.
+        logger.warning("using the shipped embedder: cannot tune the default one: %s", exc)
+        return None
+
+
+def catalog_embedder(
+    settings: Settings, store: CatalogStore, *, progress: ProgressCallback | None = None
+) -> SentenceTransformerEmbedder:
+    from retriever.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(catalog_model_path(settings, store, progress=progress))
+
+
+def tools_embedder(settings: Settings, catalog: Embedder) -> Embedder:
+    """The embedder for an agent's own tools (see the module's docstring): the catalog's
+    own when that is the same model, so it is loaded once."""
+    from retriever.embedder import SentenceTransformerEmbedder, default_model_path
+
+    wanted = settings.embedder_model or default_model_path()
+    if Path(getattr(catalog, "path", "")).resolve() == Path(wanted).resolve():
+        return catalog
+    return SentenceTransformerEmbedder(settings.embedder_model)

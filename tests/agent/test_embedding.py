@@ -1,0 +1,51 @@
+"""Which embedders the service uses (`agent.embedding`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from agent.embedding import catalog_model_path, default_tuned_model_dir, tools_embedder
+from agent.settings import Settings
+from apidb import APIDoc, CatalogStore
+from retriever.embedder import SentenceTransformerEmbedder
+from retriever.tuning import PROVENANCE_FILE
+
+
+def test_an_explicit_model_wins_and_tuning_off_means_the_shipped_one(
+    store: CatalogStore, tmp_path: Path
+) -> None:
+    explicit = Settings(data_dir=tmp_path, embedder_model=tmp_path / "mine")
+    assert catalog_model_path(explicit, store) == tmp_path / "mine"
+    assert catalog_model_path(Settings(data_dir=tmp_path, embedder_tuning="off"), store) is None
+
+
+def test_the_default_is_the_tuned_model_in_the_data_dir_once_trained(
+    store: CatalogStore, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, embedder_tuning="apibench")
+    trained = default_tuned_model_dir(settings)
+    trained.mkdir(parents=True)
+    (trained / PROVENANCE_FILE).write_text("{}")  # what a finished training leaves
+
+    assert catalog_model_path(settings, store) == trained
+
+
+def test_a_catalog_with_nothing_to_train_on_falls_back_to_the_shipped_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(data_dir=tmp_path, embedder_tuning="apibench")
+    with CatalogStore(tmp_path / "catalog.db") as own:
+        own.add(APIDoc(id="mine/weather", hub="mine", kind="function", name="weather"))
+        with caplog.at_level(logging.WARNING, logger="toolroute.embedding"):
+            assert catalog_model_path(settings, own) is None
+    assert "using the shipped embedder" in caplog.text
+    assert not default_tuned_model_dir(settings).exists()
+
+
+def test_agents_tools_share_the_catalogs_embedder_when_it_is_the_same_model(
+    embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    assert tools_embedder(Settings(data_dir=tmp_path), embedder) is embedder
