@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agent.settings import Settings
     from apidb import CatalogStore
+    from retriever import HybridRetriever
     from retriever.embedder import Embedder, SentenceTransformerEmbedder
+    from retriever.rerank import CrossEncoderReranker
     from retriever.tuning import ProgressCallback
 
 logger = logging.getLogger("toolroute.embedding")
 
 DEFAULT_TUNED_MODEL = "minilm-apibench"  # under DATA/models
+DEFAULT_RERANKER = "reranker-apibench"
 
 
 def default_tuned_model_dir(settings: Settings) -> Path:
@@ -74,3 +77,40 @@ def tools_embedder(settings: Settings, catalog: Embedder) -> Embedder:
     if Path(getattr(catalog, "path", "")).resolve() == Path(wanted).resolve():
         return catalog
     return SentenceTransformerEmbedder(settings.embedder_model)
+
+
+def catalog_reranker(
+    settings: Settings, retriever: HybridRetriever, *, progress: ProgressCallback | None = None
+) -> CrossEncoderReranker | None:
+    """The reranker stage when `TOOLROUTE_RERANK=on`: trained the first time (on the same
+    pairs as the tuned embedder, hard negatives mined with `retriever`), reused after."""
+    if settings.rerank == "off":
+        return None
+    import fcntl
+
+    from retriever.rerank import (
+        RERANKER_PROVENANCE,
+        CrossEncoderReranker,
+        RerankSettings,
+        mine_examples,
+        train_reranker,
+    )
+    from retriever.tuning import apibench_training_pairs
+
+    target = settings.data_dir / "models" / DEFAULT_RERANKER
+    if not (target / RERANKER_PROVENANCE).is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with (target.parent / f".{target.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (target / RERANKER_PROVENANCE).is_file():
+                pairs = apibench_training_pairs(retriever.store)
+                train_reranker(
+                    mine_examples(pairs, retriever, RerankSettings()),
+                    target,
+                    progress=progress,
+                    source={
+                        "apibench_splits": ["train", "dev"],
+                        "mined_with": retriever.embedder.name,
+                    },
+                )
+    return CrossEncoderReranker(target)

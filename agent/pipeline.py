@@ -40,7 +40,7 @@ from agent.answer import Answer, TaskRequest, task_result
 from agent.arms.base import Arm
 from agent.calls.attempts import CallMaker
 from agent.calls.plan import parts
-from agent.calls.select import select
+from agent.calls.select import calibration_for, select
 from agent.errors import ConfigError, UnknownArmError
 from agent.executor import Executor, ValidationExecutor
 from agent.pool import ArmPool, PoolConfig, load_pool, open_router
@@ -79,6 +79,11 @@ class Pipeline:
         # What an agent's own tools are embedded with (agent/embedding.py); by default the
         # catalog's embedder.
         self.tools_embedder: Embedder = tools_embedder or retriever.embedder
+        # ... and searched with the fusion weights chosen for that embedder.
+        from retriever.config import fusion_for
+
+        self.tools_config = fusion_for(self.tools_embedder, retriever.config)
+        self.catalog_calibration = calibration_for(retriever.embedder.name)
         self.pool = pool
         self.router = router
         self.tasks = tasks
@@ -176,7 +181,11 @@ class Pipeline:
         answered = [
             maker.make(
                 query,
-                select(self._named(part_hits, request, resolver), choice=request.tool_choice),
+                select(
+                    self._named(part_hits, request, resolver),
+                    choice=request.tool_choice,
+                    calibration=None if toolset is not None else self.catalog_calibration,
+                ),
                 routing.ranking,
                 resolver,
                 execute=request.execute,
@@ -300,13 +309,16 @@ def _ms(since: float) -> float:
 def open_catalog_retriever(settings: Settings) -> HybridRetriever:
     """The settings' catalog (the bundled APIs seeded into it) and its index, built if
     missing."""
-    from agent.embedding import catalog_embedder
+    from agent.embedding import catalog_embedder, catalog_reranker
     from apidb import CatalogStore
     from apidb.bundled import seed_default_catalog
     from retriever import HybridRetriever
 
     store = CatalogStore(settings.catalog_path)
     seed_default_catalog(store)
-    return HybridRetriever.open(
-        store, catalog_embedder(settings, store), settings.index_dir, settings.retriever_config()
+    embedder = catalog_embedder(settings, store)
+    retriever = HybridRetriever.open(
+        store, embedder, settings.index_dir, settings.retriever_config(embedder)
     )
+    retriever.reranker = catalog_reranker(settings, retriever)
+    return retriever

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # embedder_tuning is "off"), and agents' own tools the shipped MiniLM (agent/embedding.py).
     embedder_model: Path | None = None
     embedder_tuning: Literal["apibench", "off"] = "apibench"
+    # The cross-encoder reranker over the catalog's hybrid hits (retriever/rerank.py),
+    # trained by the first index build that has it on.
+    rerank: Literal["on", "off"] = "off"
     index_type: Literal["flat", "hnsw"] = "flat"
     fusion: Literal["weighted", "rrf"] = "weighted"
     # The default pool's `openai` arm (added only when a base URL is set).
@@ -176,5 +179,9 @@ class Settings(BaseSettings):
             update={"data_dir": directory, "database_url": None, "config": self.config_path}
         )
 
-    def retriever_config(self) -> RetrieverConfig:
-        return RetrieverConfig(index_type=self.index_type, fusion=self.fusion)
+    def retriever_config(self, embedder: object = None) -> RetrieverConfig:
+        """The index and fusion settings, with the fusion weights chosen for `embedder`
+        (retriever.config.fusion_for)."""
+        from retriever.config import fusion_for
+
+        return fusion_for(embedder, RetrieverConfig(index_type=self.index_type, fusion=self.fusion))

@@ -36,6 +36,7 @@ from apidb.bundled import (
 from retriever.config import SEARCH_MODES, RetrieverConfig, Split
 from retriever.embedder import Embedder, Vectors
 from retriever.hybrid import HybridRetriever
+from retriever.rerank import CrossEncoderReranker
 from retriever.text import call_key, normalise_call
 
 DEPTH = 10
@@ -233,11 +234,13 @@ def run_retrieval_benchmark(
     config: RetrieverConfig | None = None,
     index_dir: Path | None = None,
     progress: Callable[[str, int], AbstractContextManager[Callable[[], None]]] | None = None,
+    reranker: CrossEncoderReranker | None = None,
 ) -> BenchResult:
-    """Build a fresh index (timed) unless `index_dir` is given, then score every mode.
+    """Build a fresh index (timed) unless `index_dir` is given, then score every mode
+    (hybrid through `reranker` when given).
 
-    A fresh build works on a scratch copy of the catalog, where the benchmark also times
-    single-doc updates. `progress(label, total)` gives a callback ticked once per question.
+        A fresh build works on a scratch copy of the catalog, where the benchmark also times
+        single-doc updates. `progress(label, total)` gives a callback ticked once per question.
     """
     with tempfile.TemporaryDirectory(prefix="toolroute-bench-") as scratch:
         started = time.perf_counter()
@@ -248,6 +251,7 @@ def run_retrieval_benchmark(
         else:
             retriever = HybridRetriever.open(store, embedder, index_dir, config)
         build_seconds = time.perf_counter() - started
+        retriever.reranker = reranker
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         figures: dict[str, dict[str, dict[str, float]]] = {}
         gold = GoldIndex(retriever.store.list_docs())

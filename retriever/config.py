@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 IndexType = Literal["flat", "hnsw"]
@@ -40,3 +40,31 @@ class RetrieverConfig:
     candidates: int = 2000
     # Show one hit per distinct call (APIBench lists some APIs more than once).
     collapse_duplicates: bool = True
+
+
+# The fusion weights above were chosen on the dev splits for the shipped MiniLM. A tuned
+# embedder carries a task-type prior, and its own weights were chosen by 5-fold
+# cross-validation on the dev split (scripts/dev_cv.py; BENCHMARKS.md): dense counts for
+# more, and the prior takes the place of the domain vote.
+@dataclass(frozen=True, slots=True)
+class FusionWeights:
+    dense_weight: float
+    domain_weight: float
+    prior_weight: float
+
+
+SHIPPED_FUSION = FusionWeights(dense_weight=0.8, domain_weight=0.2, prior_weight=0.0)
+TUNED_FUSION = FusionWeights(dense_weight=0.9, domain_weight=0.0, prior_weight=0.4)
+
+
+def fusion_for(embedder: object, config: RetrieverConfig) -> RetrieverConfig:
+    """`config` with the fusion weights chosen for `embedder`: the tuned ones when it
+    carries a task-type prior, the shipped ones otherwise."""
+    has_prior = getattr(embedder, "domain_prior", None) is not None
+    weights = TUNED_FUSION if has_prior else SHIPPED_FUSION
+    return replace(
+        config,
+        dense_weight=weights.dense_weight,
+        domain_weight=weights.domain_weight,
+        prior_weight=weights.prior_weight,
+    )

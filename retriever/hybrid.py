@@ -38,6 +38,7 @@ from retriever.embedder import Embedder, Vectors
 from retriever.errors import IndexStateError, QueryError
 from retriever.index_state import IndexState, Layout
 from retriever.prior import DomainPrior
+from retriever.rerank import CrossEncoderReranker
 from retriever.scoring import Hit, score
 from retriever.sync import DEFAULT_INTERVAL_S, ChangeFollower
 from retriever.text import doc_views
@@ -73,6 +74,8 @@ class HybridRetriever:
         self.config = config or RetrieverConfig()
         # The task-type prior trained with the embedder, if it has one (retriever/prior.py).
         self.prior: DomainPrior | None = getattr(embedder, "domain_prior", None)
+        # The optional cross-encoder stage over hybrid results (retriever/rerank.py).
+        self.reranker: CrossEncoderReranker | None = None
         self._lock = threading.RLock()
         self._state = IndexState(embedder.dim, self.config.index_type)
         self._seq = 0  # the last catalog change applied
@@ -177,7 +180,11 @@ class HybridRetriever:
             if mode == "hybrid" and self.prior is not None and self.config.prior_weight:
                 assert vector is not None
                 prior = self.prior.probabilities(vector)
-            return score(self._state, self.config, query, vector, positions, mode, k, prior)
+            reranker = self.reranker if mode == "hybrid" else None
+            depth = max(k, reranker.settings.depth) if reranker is not None else k
+            hits = score(self._state, self.config, query, vector, positions, mode, depth, prior)
+        # Outside the lock, like the embedding: the cross-encoder is the slow part.
+        return reranker.rerank(query, hits)[:k] if reranker is not None else hits
 
     def _validate(self, query: str, k: int, mode: str) -> str:
         if not isinstance(query, str) or not query.strip():

@@ -27,7 +27,7 @@ logger = logging.getLogger("toolroute.retriever")
 PRIOR_FILE = "toolroute-domain-prior.npz"
 # Inverse regularisation strength, chosen by cross-validation on the dev split
 # (scripts/dev_cv.py); L2-normalised 384-d inputs.
-DEFAULT_C = 4.0
+DEFAULT_C = 8.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ import itertools
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from retriever.benchmark import (
 from retriever.config import RetrieverConfig
 from retriever.embedder import SentenceTransformerEmbedder
 from retriever.prior import fit_domain_prior
+from retriever.scoring import Hit
 from retriever.tuning import apibench_training_pairs, tune_embedder
 
 DENSE_WEIGHTS = (0.8, 0.9, 0.95, 1.0)
@@ -159,9 +161,85 @@ def _add(
             sums[metric] = sums.get(metric, 0.0) + figures[metric] * n
 
 
+RERANK_BLENDS = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def rerank(out: Path) -> None:
+    """Train a reranker per fold (hard negatives from that fold's retriever) and score the
+    left-out fold's hybrid top 10 reordered, at each blend with the fused score."""
+    from retriever.rerank import (
+        CrossEncoderReranker,
+        RerankSettings,
+        blend,
+        mine_examples,
+        train_reranker,
+    )
+    from retriever.text import doc_views
+
+    settings = RerankSettings()
+    sums: dict[tuple[str, str], dict[str, float]] = {}
+    latencies: list[float] = []
+    for fold in range(DEV_FOLDS):
+        embedder = SentenceTransformerEmbedder(out / f"fold{fold}")
+        with tempfile.TemporaryDirectory() as scratch:
+            store = CatalogStore(Path(scratch) / "catalog.db")
+            store.upsert_many(default_catalog_docs())
+            retriever = HybridRetriever(store, embedder, Path(scratch) / "index")
+            retriever.build()
+            target = out / f"rerank{fold}"
+            if not target.is_dir():
+                pairs = apibench_training_pairs(store, keep=_leaving_out(fold))
+                examples = mine_examples(pairs, retriever, settings)
+                train_reranker(examples, target, settings=settings)
+                print(f"fold {fold}: reranker on {len(examples)} examples", file=sys.stderr)
+            reranker = CrossEncoderReranker(target)
+            gold = GoldIndex(store.list_docs())
+            for hub in APIBENCH_HUBS:
+                for question in (q for q in load_questions(hub, "dev") if dev_fold(q) == fold):
+                    hits = retriever.search(question.text, settings.depth, hub=hub)
+                    started = time.perf_counter()
+                    logits = reranker.scores(question.text, [doc_views(h.doc)[0] for h in hits])
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    gold_ids = gold.gold_ids(question)
+                    for weight in RERANK_BLENDS:
+                        order = np.argsort(
+                            -blend(logits, [h.score for h in hits], weight), kind="stable"
+                        )
+                        ranked = [hits[i] for i in order]
+                        _add_ranked(
+                            pooled_row(sums, f"rerank w={weight}", hub), ranked, question, gold_ids
+                        )
+                    _add_ranked(
+                        pooled_row(sums, "hybrid (no rerank)", hub), hits, question, gold_ids
+                    )
+            store.close()
+        print(f"fold {fold} reranked", file=sys.stderr, flush=True)
+    rows = [
+        {"setting": setting, "hub": hub, "n": int(row["n"])}
+        | {m: round(row[m] / row["n"], 4) for m in METRICS}
+        for (setting, hub), row in sums.items()
+    ]
+    print(json.dumps({"rows": rows, "rerank_p50_ms": round(float(np.median(latencies)), 1)}))
+
+
+def pooled_row(
+    sums: dict[tuple[str, str], dict[str, float]], setting: str, hub: str
+) -> dict[str, float]:
+    return sums.setdefault((setting, hub), {"n": 0.0} | {m: 0.0 for m in METRICS})
+
+
+def _add_ranked(row: dict[str, float], hits: list[Hit], question: Question, gold: set[str]) -> None:
+    rank = next((i for i, h in enumerate(hits, start=1) if h.doc.id in gold), None)
+    row["n"] += 1
+    row["recall@1"] += rank == 1
+    row["recall@5"] += rank is not None and rank <= 5
+    row["mrr"] += 1 / rank if rank else 0.0
+    row["domain@1"] += bool(hits) and hits[0].doc.domain == question.gold_domain
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("train", "score"))
+    parser.add_argument("step", choices=("train", "score", "rerank"))
     parser.add_argument("--out", type=Path, required=True)
     options = parser.parse_args()
-    (train if options.step == "train" else score)(options.out)
+    {"train": train, "score": score, "rerank": rerank}[options.step](options.out)

@@ -66,7 +66,7 @@ def best_similarities(data_dir: Path) -> tuple[FloatArray, FloatArray, list[int]
 
     settings = Settings(data_dir=data_dir)
     embedder = SentenceTransformerEmbedder(settings.embedder_model)
-    toolsets = ToolsetCache(embedder, settings.retriever_config(), capacity=4)
+    toolsets = ToolsetCache(embedder, settings.retriever_config(embedder), capacity=4)
     rows: list[tuple[float, float, int]] = []
     try:
         for case in build_cases():
@@ -110,12 +110,15 @@ def cross_validated(
 
 
 def python_floor(data_dir: Path, quantile: float = 0.01) -> tuple[float, int]:
-    """The best similarity that all but `quantile` of APIBench's dev questions reach."""
+    """The best similarity that all but `quantile` of APIBench's dev questions reach, with
+    the shipped embedder (a tuned one has its own floor: `out_of_fold_floor`)."""
     from agent.pipeline import open_catalog_retriever
     from agent.settings import Settings
     from retriever.benchmark import load_questions
 
-    retriever = open_catalog_retriever(Settings(data_dir=data_dir))
+    retriever = open_catalog_retriever(
+        Settings(data_dir=data_dir, embedder_model=None, embedder_tuning="off", rerank="off")
+    )
     best: list[float] = []
     for hub in ("huggingface", "torchhub", "tensorflowhub"):
         for question in load_questions(hub, "dev"):
@@ -123,6 +126,42 @@ def python_floor(data_dir: Path, quantile: float = 0.01) -> tuple[float, int]:
             best.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
     retriever.store.close()
     return math.floor(float(np.quantile(best, quantile)) * 100) / 100, len(best)
+
+
+def out_of_fold_floor(cv_models: Path, quantile: float = 0.01) -> tuple[float, int]:
+    """The floor for the default tuned embedder, which was trained on the dev questions, so
+    their similarities under it say nothing about new requests. Instead, each dev question
+    is scored by the model of its cross-validation fold (`cv_models/fold{k}`, trained
+    without that fold by `scripts/dev_cv.py train`), in a scratch index of the default
+    catalog."""
+    from retriever.benchmark import DEV_FOLDS, dev_fold, load_questions, scratch_default_index
+    from retriever.embedder import SentenceTransformerEmbedder
+
+    best: list[float] = []
+    for fold in range(DEV_FOLDS):
+        embedder = SentenceTransformerEmbedder(cv_models / f"fold{fold}")
+        with scratch_default_index(embedder) as retriever:
+            for hub in ("huggingface", "torchhub", "tensorflowhub"):
+                for question in load_questions(hub, "dev"):
+                    if dev_fold(question) != fold:
+                        continue
+                    hits = retriever.search(question.text, 5, hub=hub)
+                    best.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
+        sys.stderr.write(f"fold {fold}: {len(best)} questions so far\n")
+    return math.floor(float(np.quantile(best, quantile)) * 100) / 100, len(best)
+
+
+def tuned_floor_entry(cv_models: Path) -> JSONObject:
+    floor, questions = out_of_fold_floor(cv_models)
+    return {
+        "python_min_similarity": floor,
+        "provenance": (
+            f"python -m agent.calls.calibrate --cv-models DIR, "
+            f"{datetime.now(UTC).date().isoformat()}: 1% quantile of the best similarity of "
+            f"{questions} APIBench dev questions, each under the model of the 5-fold "
+            "cross-validation that did not train on it (scripts/dev_cv.py train)"
+        ),
+    }
 
 
 def calibrate(data_dir: Path) -> JSONObject:
@@ -155,13 +194,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m agent.calls.calibrate", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=None, help="Data dir (its index).")
     parser.add_argument("--json", action="store_true", help="Print; do not write the file.")
+    parser.add_argument(
+        "--cv-models",
+        type=Path,
+        default=None,
+        help="Only (re)compute the default tuned embedder's floor, from the fold models "
+        "of scripts/dev_cv.py train in this dir; keep the rest of the file.",
+    )
     args = parser.parse_args(argv)
     data_dir = args.data_dir
     if data_dir is None:
         from agent.settings import Settings
 
         data_dir = Settings().data_dir
-    result = calibrate(Path(data_dir))
+    if args.cv_models is not None:
+        from agent.embedding import DEFAULT_TUNED_MODEL
+
+        result = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+        result.setdefault("by_embedder", {})[DEFAULT_TUNED_MODEL] = tuned_floor_entry(
+            args.cv_models
+        )
+    else:
+        result = calibrate(Path(data_dir))
+        previous = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+        if "by_embedder" in previous:
+            result["by_embedder"] = previous["by_embedder"]
     text = json.dumps(result, indent=2) + "\n"
     if args.json:
         sys.stdout.write(text)

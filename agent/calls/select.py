@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -71,6 +71,23 @@ def default_calibration() -> Calibration:
         float(data.get("fallback_within", 1.0)),
         str(data.get("provenance", "")),
     )
+
+
+def calibration_for(embedder_name: str) -> Calibration:
+    """The calibration for hits from an embedder: a tuned embedder's similarities run
+    higher than the shipped model's, so it has its own floor for model APIs
+    (`by_embedder` in the file; `agent.calls.calibrate --cv-models`)."""
+    return _calibration_for(embedder_name)
+
+
+@cache
+def _calibration_for(embedder_name: str) -> Calibration:
+    base = default_calibration()
+    data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    own = (data.get("by_embedder") or {}).get(embedder_name)
+    if not isinstance(own, dict):
+        return base
+    return replace(base, python_min_similarity=float(own["python_min_similarity"]))
 
 
 ToolChoiceMode = Literal["auto", "none", "required", "function"]

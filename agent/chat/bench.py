@@ -118,7 +118,7 @@ def run_calls_benchmark(
     progress: Callable[[], None] | None = None,
 ) -> dict[str, JSONObject]:
     """Every case through every model (an arm's name, or `routed`), in case order."""
-    toolsets = ToolsetCache(pipeline.tools_embedder, pipeline.retriever.config, capacity=512)
+    toolsets = ToolsetCache(pipeline.tools_embedder, pipeline.tools_config, capacity=512)
     try:
         if cases:  # warm-up: load the models, fill the caches; not counted
             _ask(pipeline, toolsets, cases[0], models[0] if models[0] != ROUTED else "template")

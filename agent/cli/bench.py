@@ -54,15 +54,21 @@ def bench_retrieval(
     config = settings()
     store = open_store()
     embedder = catalog_embedder_with_progress(store, show_progress=not as_json)
+    # The reranker is trained (once) with the data dir's own index, then scored on the
+    # benchmark's fresh one.
+    reranker = (
+        open_retriever(store, show_progress=not as_json).reranker if config.rerank == "on" else None
+    )
     with _question_progress(not as_json) as progress:
         result = run_retrieval_benchmark(
             store,
             embedder,
             hubs=all_hubs(hub),
             split=split,
-            config=config.retriever_config(),
+            config=config.retriever_config(embedder),
             index_dir=config.index_dir if reuse_index else None,
             progress=progress,
+            reranker=reranker,
         )
     index_figures = {
         "build_s": result.build_seconds,
@@ -75,7 +81,12 @@ def bench_retrieval(
     # Every figure says which questions and which model: figures on questions the model
     # was trained on are marked, so nobody mistakes them for held-out ones.
     contaminated = is_contaminated(split, trained_on_splits(embedder.path))
-    labels = {"split": split, "embedder": embedder.name, "contaminated": contaminated}
+    labels = {
+        "split": split,
+        "embedder": embedder.name,
+        "contaminated": contaminated,
+        "rerank": config.rerank,
+    }
     report: dict[str, dict[str, JSONObject]] = {
         hub_name: {
             mode: {**figures, **index_figures, **labels} for mode, figures in by_mode.items()

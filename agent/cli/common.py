@@ -138,9 +138,19 @@ def open_retriever(store: CatalogStore, *, show_progress: bool) -> HybridRetriev
     config = settings()
     embedder = catalog_embedder_with_progress(store, show_progress=show_progress)
     with progress_bar("Building the search index", show_progress) as tick:
-        return HybridRetriever.open(
-            store, embedder, config.index_dir, config.retriever_config(), progress=tick
+        retriever = HybridRetriever.open(
+            store, embedder, config.index_dir, config.retriever_config(embedder), progress=tick
         )
+    attach_reranker(retriever, show_progress=show_progress)
+    return retriever
+
+
+def attach_reranker(retriever: HybridRetriever, *, show_progress: bool) -> None:
+    """With `TOOLROUTE_RERANK=on`, the reranker stage (trained the first time)."""
+    from agent.embedding import catalog_reranker
+
+    with progress_bar("Training the reranker (once)", show_progress) as tick:
+        retriever.reranker = catalog_reranker(settings(), retriever, progress=tick)
 
 
 def catalog_embedder_with_progress(

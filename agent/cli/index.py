@@ -10,6 +10,7 @@ import typer
 from agent.cli.common import (
     TUNED_MODEL_NAME,
     JsonFlag,
+    attach_reranker,
     catalog_embedder_with_progress,
     index_app,
     open_store,
@@ -31,15 +32,19 @@ def index_build(as_json: JsonFlag = False) -> None:
     config = settings()
     store = open_store()
     embedder = catalog_embedder_with_progress(store, show_progress=not as_json)
-    retriever = HybridRetriever(store, embedder, config.index_dir, config.retriever_config())
+    retriever = HybridRetriever(
+        store, embedder, config.index_dir, config.retriever_config(embedder)
+    )
     with progress_bar("Embedding API docs", not as_json) as tick:
         stats = retriever.build(progress=tick)
+    attach_reranker(retriever, show_progress=not as_json)
     result = {
         "docs": stats.docs,
         "seconds": round(stats.seconds, 2),
         "index_dir": str(config.index_dir),
         "embedder": embedder.name,
         "index_type": config.index_type,
+        "rerank": config.rerank,
     }
     if as_json:
         print_json(result)

@@ -44,11 +44,12 @@ class _RemoteObserver:
 
         shared = Settings.model_validate(settings)
         store = CatalogStore(shared.catalog_path)
+        embedder = catalog_embedder(shared, store)
         retriever = HybridRetriever.open(
             store,
-            catalog_embedder(shared, store),
+            embedder,
             shared.index_dir,
-            shared.retriever_config(),
+            shared.retriever_config(embedder),
         )
         # Its own scratch state: actors never learn, and must not share a router file.
         local = shared.scratch(Path(tempfile.mkdtemp(prefix="toolroute-ray-")))

@@ -89,7 +89,7 @@ class ServiceState:
             ),
             admission=Admission(workers, settings.queue_limit),
             metrics=metrics,
-            toolsets=ToolsetCache(pipeline.tools_embedder, pipeline.retriever.config),
+            toolsets=ToolsetCache(pipeline.tools_embedder, pipeline.tools_config),
             catalog=CatalogWriter(pipeline.store, settings.code_origins(), pipeline.retriever),
         )
         state.follower = pipeline.retriever.follow()

@@ -10,7 +10,8 @@ import pytest
 
 from apidb import CatalogStore
 from retriever import HybridRetriever
-from retriever.config import RetrieverConfig
+from retriever.config import TUNED_FUSION, RetrieverConfig, fusion_for
+from retriever.embedder import SentenceTransformerEmbedder
 from retriever.prior import DomainPrior, fit_domain_prior
 
 
@@ -97,3 +98,23 @@ def test_an_embedder_without_a_prior_file_gives_the_retriever_none(
     store: CatalogStore, retriever: HybridRetriever
 ) -> None:
     assert retriever.prior is None
+
+
+def test_an_embedder_with_a_prior_gets_the_fusion_weights_chosen_for_it(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    class Tuned:
+        domain_prior = DomainPrior(("a", "b"), np.zeros((2, 4)), np.zeros(2))
+
+    base = RetrieverConfig(index_type="hnsw")
+
+    tuned, shipped = fusion_for(Tuned(), base), fusion_for(embedder, base)
+
+    assert (tuned.dense_weight, tuned.domain_weight, tuned.prior_weight) == (
+        TUNED_FUSION.dense_weight,
+        TUNED_FUSION.domain_weight,
+        TUNED_FUSION.prior_weight,
+    )
+    assert tuned.prior_weight > 0 and shipped.prior_weight == 0
+    assert shipped.dense_weight == RetrieverConfig().dense_weight
+    assert tuned.index_type == shipped.index_type == "hnsw"  # only the weights change

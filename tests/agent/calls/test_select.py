@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agent.calls.select import Calibration, ToolChoice, default_calibration, select
+from agent.calls.select import (
+    Calibration,
+    ToolChoice,
+    calibration_for,
+    default_calibration,
+    select,
+)
 from agent.errors import ConfigError
 from apidb import APIDoc
 from retriever import Hit
@@ -105,3 +111,15 @@ def test_the_shipped_calibration_says_where_it_came_from() -> None:
     assert 0 < shipped.decline_below < 1 and shipped.slope > 0
     # The threshold sits between the similarities of related and unrelated requests.
     assert shipped.confidence(0.6) > shipped.decline_below > shipped.confidence(0.2)
+
+
+def test_the_default_tuned_embedder_has_its_own_floor_for_model_apis() -> None:
+    from agent.embedding import DEFAULT_TUNED_MODEL
+
+    shipped = default_calibration()
+    tuned = calibration_for(DEFAULT_TUNED_MODEL)
+
+    # Its similarities run higher, and its floor was cross-validated on dev folds.
+    assert tuned.python_min_similarity > shipped.python_min_similarity
+    assert (tuned.slope, tuned.decline_below) == (shipped.slope, shipped.decline_below)
+    assert calibration_for("some-other-model") == shipped
