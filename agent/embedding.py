@@ -52,7 +52,9 @@ def catalog_model_path(
 
     target = default_tuned_model_dir(settings)
     try:
-        return ensure_tuned_model(store, target, progress=progress)
+        return ensure_tuned_model(
+            store, target, progress=progress or _logged("tuning the embedder")
+        )
     except TuningError as exc:
         # A catalog without the APIBench hubs has nothing to train on; it still works,
         # with the shipped model.
@@ -107,10 +109,25 @@ def catalog_reranker(
                 train_reranker(
                     mine_examples(pairs, retriever, RerankSettings()),
                     target,
-                    progress=progress,
+                    progress=progress or _logged("training the reranker"),
                     source={
                         "apibench_splits": ["train", "dev"],
                         "mined_with": retriever.embedder.name,
                     },
                 )
     return CrossEncoderReranker(target)
+
+
+def _logged(label: str) -> ProgressCallback:
+    """Progress for a service starting without a terminal: a log line every 10%, so a
+    first start that trains (minutes) is not silent."""
+    last = -1
+
+    def tick(done: int, total: int) -> None:
+        nonlocal last
+        tenth = 10 * done // max(total, 1)
+        if tenth != last:
+            last = tenth
+            logger.info("%s (once): %d/%d batches", label, done, total)
+
+    return tick

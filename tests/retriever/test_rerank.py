@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retriever import HybridRetriever
+from retriever import Hit, HybridRetriever
 from retriever.errors import EmbedderError, TuningError
 from retriever.rerank import (
     RERANKER_PROVENANCE,
@@ -93,3 +93,24 @@ def test_training_needs_both_kinds_of_example_and_loading_needs_a_trained_model(
         train_reranker([Example("q", "t", 1.0)], tmp_path / "r")
     with pytest.raises(EmbedderError, match="no trained reranker"):
         CrossEncoderReranker(tmp_path / "nothing")
+
+
+class _Reversing:
+    """A stand-in reranker that reverses what it is given (the stage's plumbing only)."""
+
+    settings = RerankSettings(depth=8)
+
+    def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        return hits[: self.settings.depth][::-1] + hits[self.settings.depth :]
+
+
+def test_search_passes_its_top_depth_hybrid_hits_through_the_reranker(
+    retriever: HybridRetriever,
+) -> None:
+    plain = retriever.search("classify images", 8, hub="torchhub")
+    dense = retriever.search("classify images", 3, hub="torchhub", mode="dense")
+
+    retriever.reranker = _Reversing()  # type: ignore[assignment]
+
+    assert retriever.search("classify images", 3, hub="torchhub") == plain[::-1][:3]
+    assert retriever.search("classify images", 3, hub="torchhub", mode="dense") == dense
