@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -40,7 +41,7 @@ from retriever.benchmark import (
     evaluate,
     load_questions,
 )
-from retriever.config import RetrieverConfig
+from retriever.config import RetrieverConfig, fusion_for
 from retriever.embedder import SentenceTransformerEmbedder
 from retriever.prior import fit_domain_prior
 from retriever.scoring import Hit
@@ -164,7 +165,7 @@ def _add(
 RERANK_BLENDS = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-def rerank(out: Path) -> None:
+def rerank(out: Path, folds: int = DEV_FOLDS) -> None:
     """Train a reranker per fold (hard negatives from that fold's retriever) and score the
     left-out fold's hybrid top 10 reordered, at each blend with the fused score."""
     from retriever.rerank import (
@@ -179,7 +180,7 @@ def rerank(out: Path) -> None:
     settings = RerankSettings()
     sums: dict[tuple[str, str], dict[str, float]] = {}
     latencies: list[float] = []
-    for fold in range(DEV_FOLDS):
+    for fold in range(folds):
         embedder = SentenceTransformerEmbedder(out / f"fold{fold}")
         with tempfile.TemporaryDirectory() as scratch:
             store = CatalogStore(Path(scratch) / "catalog.db")
@@ -194,6 +195,21 @@ def rerank(out: Path) -> None:
                 print(f"fold {fold}: reranker on {len(examples)} examples", file=sys.stderr)
             reranker = CrossEncoderReranker(target)
             gold = GoldIndex(store.list_docs())
+            # Reorder what the chosen setting retrieves: the tuned fusion and a prior fitted
+            # on this fold's training questions, as `score` does.
+            training = [
+                q
+                for hub in APIBENCH_HUBS
+                for split in ("dev", "train")
+                for q in load_questions(hub, split)
+                if dev_fold(q) != fold
+            ]
+            retriever.prior = fit_domain_prior(
+                embedder.encode([q.text for q in training]), [q.gold_domain for q in training]
+            )
+            retriever.config = fusion_for(
+                SimpleNamespace(domain_prior=retriever.prior), RetrieverConfig()
+            )
             for hub in APIBENCH_HUBS:
                 for question in (q for q in load_questions(hub, "dev") if dev_fold(q) == fold):
                     hits = retriever.search(question.text, settings.depth, hub=hub)
@@ -241,5 +257,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=("train", "score", "rerank"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--folds", type=int, default=DEV_FOLDS, help="rerank: only the first N folds (cost)"
+    )
     options = parser.parse_args()
-    {"train": train, "score": score, "rerank": rerank}[options.step](options.out)
+    if options.step == "rerank":
+        rerank(options.out, options.folds)
+    else:
+        {"train": train, "score": score}[options.step](options.out)
