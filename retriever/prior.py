@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from retriever.embedder import Vectors
+# Embeddings, as retriever.embedder makes them (not imported: the embedder loads this module).
+Vectors = npt.NDArray[np.float32]
 
 logger = logging.getLogger("toolroute.retriever")
 

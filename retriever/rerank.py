@@ -20,11 +20,11 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +33,24 @@ from retriever.errors import EmbedderError, TuningError
 from retriever.text import call_key, doc_views
 
 if TYPE_CHECKING:
-    from retriever.hybrid import HybridRetriever
+    from apidb import APIDoc
     from retriever.scoring import Hit
-    from retriever.tuning import TrainingPair
+
+
+class Pair(Protocol):
+    """A (request, API) training pair, such as `retriever.tuning.TrainingPair`."""
+
+    @property
+    def query(self) -> str: ...
+    @property
+    def doc(self) -> APIDoc: ...
+
+
+class Searcher(Protocol):
+    """What mining needs of a retriever (`HybridRetriever` is one)."""
+
+    def search(self, query: str, k: int = 5, *, hub: str | None = None) -> list[Hit]: ...
+
 
 RERANKER_PROVENANCE = "toolroute-reranker.json"
 ProgressCallback = Callable[[int, int], None]
@@ -130,7 +145,7 @@ def _load(path: Path, *, new_head: bool) -> tuple[Any, Any]:
 
 
 def mine_examples(
-    pairs: list[TrainingPair], retriever: HybridRetriever, settings: RerankSettings
+    pairs: Sequence[Pair], retriever: Searcher, settings: RerankSettings
 ) -> list[Example]:
     """Each pair as a positive, plus up to `negatives` of the retriever's top hits for its
     request that are other APIs (copies of the gold API are not negatives)."""
