@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import tempfile
 import threading
@@ -31,6 +30,7 @@ import numpy.typing as npt
 
 from retriever.errors import EmbedderError, TuningError
 from retriever.text import call_key, doc_views
+from retriever.training_loop import run_epochs
 
 if TYPE_CHECKING:
     from apidb import APIDoc
@@ -220,36 +220,27 @@ def _train(
 ) -> float:
     import torch
 
-    torch.manual_seed(settings.seed)
-    order = random.Random(settings.seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    total = settings.epochs * -(-len(examples) // settings.batch_size)
-    done, loss_value = 0, float("nan")
-    model.train()
-    try:
-        for _ in range(settings.epochs):
-            shuffled = list(examples)
-            order.shuffle(shuffled)
-            for start in range(0, len(shuffled), settings.batch_size):
-                batch = shuffled[start : start + settings.batch_size]
-                inputs = tokenizer(
-                    [e.query for e in batch],
-                    [e.text for e in batch],
-                    truncation="only_second",
-                    max_length=settings.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                )
-                logits = model(**inputs).logits.reshape(-1)
-                loss = loss_fn(logits, torch.tensor([e.label for e in batch]))
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                loss_value = float(loss.detach())
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-    finally:
-        model.eval()
-    return loss_value
+
+    def batch_loss(batch: list[Example]) -> Any:
+        inputs = tokenizer(
+            [e.query for e in batch],
+            [e.text for e in batch],
+            truncation="only_second",
+            max_length=settings.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        logits = model(**inputs).logits.reshape(-1)
+        return loss_fn(logits, torch.tensor([e.label for e in batch]))
+
+    return run_epochs(
+        model,
+        examples,
+        batch_loss,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        progress=progress,
+    )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 import tempfile
 import time
@@ -41,6 +40,7 @@ from retriever.embedder import (
 from retriever.errors import TuningError
 from retriever.prior import PRIOR_FILE, DomainPrior, fit_domain_prior
 from retriever.text import call_key, doc_views
+from retriever.training_loop import run_epochs
 
 PROVENANCE_FILE = "toolroute-tuning.json"
 # cosine -> logits, sentence-transformers' MultipleNegativesRankingLoss default
@@ -271,32 +271,20 @@ def _train(
     settings: TuningSettings,
     progress: ProgressCallback | None,
 ) -> float:
-    import torch
+    def batch_loss(batch: list[TrainingPair]) -> Any | None:
+        # A lone pair has no negative to learn from.
+        return _batch_loss(model, batch) if len(batch) > 1 else None
 
-    torch.manual_seed(settings.seed)
-    order = random.Random(settings.seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
-    total = settings.epochs * -(-len(pairs) // settings.batch_size)
-    done, loss_value = 0, float("nan")
-    model.train()
-    try:
-        for _ in range(settings.epochs):
-            shuffled = list(pairs)
-            order.shuffle(shuffled)
-            for start in range(0, len(shuffled), settings.batch_size):
-                batch = shuffled[start : start + settings.batch_size]
-                if len(batch) > 1:  # a lone pair has no negative to learn from
-                    loss = _batch_loss(model, batch)
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                    loss_value = float(loss.detach())
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-    finally:
-        model.eval()
-    return loss_value
+    return run_epochs(
+        model,
+        pairs,
+        batch_loss,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        progress=progress,
+    )
 
 
 def _batch_loss(model: Any, batch: list[TrainingPair]) -> Any:
