@@ -49,6 +49,13 @@ def eval_apibench(
         str | None,
         typer.Option(help="Comma-separated arms to route between (default: the pool's)."),
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated arms scored beside the routed ones but never routed "
+            "(default: gorilla, the replay of Gorilla 7B's released answers; '' for none)."
+        ),
+    ] = None,
     policy: Annotated[str | None, typer.Option(help="Router policy, or fixed:ARM.")] = None,
     weights: Annotated[
         str | None, typer.Option(help="Reward weights 'accuracy,cost,latency'.")
@@ -100,6 +107,11 @@ def eval_apibench(
         sample_seed=sample,
         split=split,
         arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
+        references=(
+            [a.strip() for a in reference.split(",") if a.strip()]
+            if reference is not None
+            else None
+        ),
         policy=policy,
         weights=RewardWeights.parse(weights) if weights else None,
         workers=workers,

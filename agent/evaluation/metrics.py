@@ -106,6 +106,16 @@ def hub_metrics(lines: Sequence[PredictionLine]) -> Document:
             per_arm[name] = outcome_figures(available) | {
                 "unavailable": len(answers) - len(available)
             }
+        for name in lines[0].references or {}:
+            answers = [
+                (line.references or {}).get(name) or ArmOutcome.unavailable_because("not asked")
+                for line in lines
+            ]
+            available = [a for a in answers if not a.unavailable]
+            per_arm[name] = outcome_figures(available) | {
+                "unavailable": len(answers) - len(available),
+                "reference": True,
+            }
         figures["per_arm"] = per_arm
     else:
         by_arm: dict[str, list[ArmOutcome]] = {}

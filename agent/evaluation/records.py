@@ -79,11 +79,13 @@ class PredictionLine(ArmOutcome):
     reward_mode: RewardMode = "execution"
     context: list[float] | None = None  # replayed by the offline policy study
     arms: dict[str, ArmOutcome] | None = None
+    # Reference arms' answers (Gorilla's released ones): scored beside the routed arms,
+    # never routed, never in the regret or the policy study.
+    references: dict[str, ArmOutcome] | None = None
 
     def to_json(self) -> str:
-        return self.model_dump_json(
-            exclude={"unavailable", "error"} | ({"arms"} if self.arms is None else set())
-        )
+        unset = {name for name in ("arms", "references") if getattr(self, name) is None}
+        return self.model_dump_json(exclude={"unavailable", "error"} | unset)
 
 
 class RunInfo(_Record):
@@ -100,3 +102,8 @@ class RunInfo(_Record):
     k: int = 5
     # Runs written before splits existed evaluated every question.
     split: EvalSplit = "all"
+    # The catalog's embedder, and whether it was trained on these questions (None:
+    # unknown, e.g. a model tuned on a pairs file). Unset in runs written before.
+    embedder: str | None = None
+    contaminated: bool | None = None
+    references: list[str] = Field(default_factory=list)

@@ -16,6 +16,26 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _split_words(split: str) -> str:
+    return {
+        "heldout": "held-out (`question_id % 5 != 0`; no choice was made on these questions)",
+        "dev": "dev (`question_id % 5 == 0`; the questions choices are made on)",
+        "all": "every question (the dev ones included)",
+    }.get(split, split)
+
+
+def _embedder_words(run: Document) -> str:
+    name = run.get("embedder")
+    if name is None:
+        return "not recorded (a run from before this was written down)"
+    seen = {
+        True: "trained on some of these questions: contaminated",
+        False: "not trained on these questions",
+        None: "unknown whether it was trained on these questions",
+    }[run.get("contaminated")]
+    return f"`{name}`, {seen}"
+
+
 def render_report(metrics: Document, plots: list[str] | None = None) -> str:
     run = metrics["run"]
     hubs = metrics["hubs"]
@@ -28,13 +48,21 @@ def render_report(metrics: Document, plots: list[str] | None = None) -> str:
             if run["reward_mode"] == "execution"
             else "(the router learns from the evaluator's AST verdict)"
         ),
-        f"- Arms: {', '.join(run['arms'])}; policy: `{run['policy']}`; weights (accuracy, "
+        f"- Arms: {', '.join(run['arms'])}"
+        + (
+            f" (beside them, not routed: {', '.join(run['references'])})"
+            if run.get("references")
+            else ""
+        )
+        + f"; policy: `{run['policy']}`; weights (accuracy, "
         f"cost, latency): {run['weights']['accuracy']:g}, {run['weights']['cost']:g}, "
         f"{run['weights']['latency']:g}",
         "- Questions: "
         + ", ".join(f"{h} {m['served']['n']}" for h, m in hubs.items())
         + (f" (seed {run['sample_seed']})" if run.get("sample_seed") is not None else "")
         + (f", at most {run['limit']} per hub" if run.get("limit") else ""),
+        f"- Split: {_split_words(run.get('split', 'all'))}",
+        f"- Embedder: {_embedder_words(run)}",
         f"- Counterfactual answers from every arm: {'yes' if run.get('counterfactual') else 'no'}",
         "",
         "## What the router served",
@@ -76,8 +104,9 @@ def render_report(metrics: Document, plots: list[str] | None = None) -> str:
         for arm, a in figures["per_arm"].items():
             if not a.get("n"):
                 continue
+            label = f"{arm} (reference, not routed)" if a.get("reference") else arm
             lines.append(
-                f"| {hub} | {arm} | {_pct(a['ast_accuracy'])} | {_pct(a['hallucination'])} | "
+                f"| {hub} | {label} | {_pct(a['ast_accuracy'])} | {_pct(a['hallucination'])} | "
                 f"{_pct(a['strict_accuracy'])} | {_pct(a['execution_success'])} | "
                 f"{_num(a['cost_per_1k'], 4)} | {_num(a['latency_p50_ms'], 1)} | "
                 f"{_num(a['mean_reward'], 3)} |"

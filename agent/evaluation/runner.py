@@ -60,6 +60,7 @@ from agent.settings import Settings
 from apidb.bundled import APIBENCH_HUBS
 from retriever import HybridRetriever
 from retriever.benchmark import Question, load_questions
+from retriever.tuning import is_contaminated, trained_on_splits
 from router import RewardWeights, RouteContext, Router
 from router.features import FEATURE_DIM
 from router.reward import reward as reward_value
@@ -86,6 +87,13 @@ class EvalOptions:
     # Which questions: the held-out 80% (what published figures use), the dev 20% (what
     # choices are tuned on: `question_id % 5 == 0`), or all of them.
     split: EvalSplit = "heldout"
+    # Arms of the pool answered on every question and scored beside the routed ones, but
+    # never routed: the published system to compare with. None: `gorilla` if the pool has
+    # it (the replay of Gorilla 7B's released answers). Needs counterfactual answers.
+    references: Sequence[str] | None = None
+
+
+DEFAULT_REFERENCES = ("gorilla",)
 
 
 def select_questions(
@@ -122,11 +130,30 @@ class Evaluator:
         self.pool_config = _eval_pool(load_pool(settings), options.arms)
         self.arms = self.pool_config.routed_arms()
         self.full_information = options.counterfactual or len(self.arms) == 1
+        self.references = self._references()
         if not self.full_information and (options.workers > 1 or options.ray):
             raise ConfigError(
                 "--no-counterfactual asks only the arm the router chose, which needs the "
                 "router's previous update: it runs with one worker and without --ray"
             )
+
+    def _references(self) -> list[str]:
+        asked = self.options.references
+        known = self.pool_config.arms
+        if asked is None:  # the default: whichever of them this pool has
+            chosen = [name for name in DEFAULT_REFERENCES if name in known]
+        else:
+            unknown = [name for name in asked if name not in known]
+            if unknown:
+                raise ConfigError(
+                    f"unknown reference arm {unknown[0]!r}; valid names: {', '.join(known)}"
+                )
+            chosen = list(dict.fromkeys(asked))
+        # An arm that is routed is scored as one already; answers only when every arm is
+        # asked every question.
+        if not self.full_information:
+            return []
+        return [name for name in chosen if name not in self.arms]
 
     def run(self, progress: ProgressCallback | None = None) -> None:
         out = self.options.out
@@ -179,10 +206,11 @@ class Evaluator:
             path.unlink(missing_ok=True)
         pending = [q for q in questions if q.question_id not in done_ids]
         if self.full_information:
+            asked = [*self.arms, *self.references]
             observations: Iterable[Observation] = (
-                remote.observations(pending, self.arms)
+                remote.observations(pending, asked)
                 if remote is not None
-                else local_observations(observer, pending, self.arms, options.workers)
+                else local_observations(observer, pending, asked, options.workers)
             )
             lines = (
                 self._route(router, q, obs.features, obs.outcomes.__getitem__, obs)
@@ -229,12 +257,16 @@ class Evaluator:
             latency_s=outcome.latency_ms / 1000 if outcome is not None else 0.0,
             weights=weights,
         )
-        arms = None
-        if observation is not None and len(self.arms) > 1:
-            arms = {
+        arms = references = None
+        if observation is not None:
+            rewarded = {
                 arm: answer.model_copy(update={"reward": self._reward(answer, weights, router)})
                 for arm, answer in observation.outcomes.items()
             }
+            if len(self.arms) > 1:
+                arms = {arm: rewarded[arm] for arm in self.arms}
+            if self.references:
+                references = {arm: rewarded[arm] for arm in self.references}
         served_fields = (outcome or ArmOutcome(execution_status="infra_error")).model_dump(
             exclude={"reward", "unavailable", "error"}
         )
@@ -248,6 +280,7 @@ class Evaluator:
             reward_mode=options.reward_mode,
             context=features,
             arms=arms,
+            references=references,
         )
 
     def _accuracy(self, outcome: ArmOutcome) -> float:
@@ -276,7 +309,7 @@ class Evaluator:
         recorded = json.loads(info_path.read_text())
         current = self.run_info().model_dump()
         keys = ("arms", "policy", "weights", "reward_mode", "sample_seed", "limit",
-                "counterfactual", "k", "split")  # fmt: skip
+                "counterfactual", "k", "split", "embedder", "references")  # fmt: skip
         changed = [k for k in keys if recorded.get(k) != current.get(k)]
         if changed:
             raise ConfigError(
@@ -297,6 +330,12 @@ class Evaluator:
             counterfactual=self.full_information and len(self.arms) > 1,
             k=self.options.k,
             split=self.options.split,
+            references=self.references,
+            embedder=self.retriever.embedder.name,
+            contaminated=is_contaminated(
+                self.options.split,
+                trained_on_splits(getattr(self.retriever.embedder, "path", None)),
+            ),
         )
 
 

@@ -72,7 +72,15 @@ def test_judge_mode_with_cost_weights_is_labelled(data_dir: Path, tmp_path: Path
     assert [p["question_id"] for p in predictions] == [1, 2, 3, 4, 6]
     assert metrics["run"]["split"] == "heldout"
     assert all(p["reward_mode"] == "judge" for p in predictions)
-    assert "Reward mode: judge" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Reward mode: judge" in report
+    # It says which questions and which model: the default embedder, trained on dev only.
+    assert (metrics["run"]["embedder"], metrics["run"]["contaminated"]) == (
+        "minilm-apibench",
+        False,
+    )
+    assert "- Split: held-out" in report
+    assert "`minilm-apibench`, not trained on these questions" in report
 
 
 def test_resume_after_a_kill_redoes_and_loses_nothing(data_dir: Path, tmp_path: Path) -> None:
@@ -128,3 +136,30 @@ def test_ray_workers_write_the_same_predictions_as_one_process(
 
     name = "predictions_tensorflowhub.jsonl"
     assert comparable(tmp_path / "ray" / name) == comparable(tmp_path / "here" / name)
+
+
+def test_gorillas_answers_are_scored_beside_the_routed_arms_by_default(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "reference"
+    metrics = run_json(data_dir, "eval", "apibench", "--hub", "torchhub", "--limit", "3",
+                       "--arms", "template,llamacpp", "--policy", "fixed:template",
+                       "--no-plots", "--out", str(out))  # fmt: skip
+
+    assert metrics["run"]["references"] == ["gorilla"]
+    per_arm = metrics["hubs"]["torchhub"]["per_arm"]
+    assert set(per_arm) == {"template", "llamacpp", "gorilla"}
+    assert per_arm["gorilla"]["reference"] and per_arm["gorilla"]["n"] == 3
+    # Never routed, never a candidate of the regret or of the policy study.
+    router = metrics["hubs"]["torchhub"]["router"]
+    assert set(router["served"]) == {"template"} and router["best_fixed_arm"] != "gorilla"
+    assert sorted(metrics["study"]["arms"]) == ["llamacpp", "template"]
+    assert "| torchhub | gorilla (reference, not routed) |" in (out / "report.md").read_text()
+    (line, *_) = lines(out / "predictions_torchhub.jsonl")
+    assert set(line["references"]) == {"gorilla"} and "gorilla" not in line["arms"]
+
+    without = run_json(data_dir, "eval", "apibench", "--hub", "torchhub", "--limit", "1",
+                       "--arms", "template", "--reference", "", "--no-plots",
+                       "--out", str(tmp_path / "none"))  # fmt: skip
+    assert without["run"]["references"] == []
+    assert set(without["hubs"]["torchhub"]["per_arm"]) == {"template"}
