@@ -10,7 +10,7 @@ per-question oracle, each arm's share over time, and the step where the policy s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,31 +98,35 @@ def router_figures(lines: Sequence[PredictionLine]) -> Document:
 def hub_metrics(lines: Sequence[PredictionLine]) -> Document:
     figures: Document = {"served": outcome_figures(lines), "router": router_figures(lines)}
     first = lines[0].arms if lines else None
+    per_arm: Document = {}
     if first is not None:
-        per_arm: Document = {}
         for name in first:
-            answers = [_arm_outcome(line, name) for line in lines]
-            available = [a for a in answers if not a.unavailable]
-            per_arm[name] = outcome_figures(available) | {
-                "unavailable": len(answers) - len(available)
-            }
-        for name in lines[0].references or {}:
-            answers = [
-                (line.references or {}).get(name) or ArmOutcome.unavailable_because("not asked")
-                for line in lines
-            ]
-            available = [a for a in answers if not a.unavailable]
-            per_arm[name] = outcome_figures(available) | {
-                "unavailable": len(answers) - len(available),
-                "reference": True,
-            }
-        figures["per_arm"] = per_arm
+            per_arm[name] = _asked_figures(lines, name, lambda line: line.arms)
     else:
         by_arm: dict[str, list[ArmOutcome]] = {}
         for line in lines:
             by_arm.setdefault(line.arm or "none", []).append(line)
-        figures["per_arm"] = {name: outcome_figures(rows) for name, rows in by_arm.items()}
+        per_arm = {name: outcome_figures(rows) for name, rows in by_arm.items()}
+    for name in (lines[0].references or {}) if lines else ():
+        per_arm[name] = _asked_figures(lines, name, lambda line: line.references) | {
+            "reference": True
+        }
+    figures["per_arm"] = per_arm
     return figures
+
+
+def _asked_figures(
+    lines: Sequence[PredictionLine],
+    name: str,
+    answers_of: Callable[[PredictionLine], dict[str, ArmOutcome] | None],
+) -> Document:
+    """An arm's figures over the questions it was asked, with how many it could not answer."""
+    answers = [
+        (answers_of(line) or {}).get(name) or ArmOutcome.unavailable_because("not asked")
+        for line in lines
+    ]
+    available = [a for a in answers if not a.unavailable]
+    return outcome_figures(available) | {"unavailable": len(answers) - len(available)}
 
 
 def share_over_time(arms: Sequence[str | None], window: int = SHARE_WINDOW) -> list[Document]:

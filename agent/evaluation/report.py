@@ -112,7 +112,11 @@ def render_report(metrics: Document, plots: list[str] | None = None) -> str:
                 f"{_num(a['mean_reward'], 3)} |"
             )
     if not run.get("counterfactual"):
-        lines += ["", "(Each arm only on the questions it served.)"]
+        lines += [
+            "",
+            "(Each routed arm only on the questions it served"
+            + ("; the references on every question.)" if run.get("references") else ".)"),
+        ]
     lines += ["", "## The router", ""]
     lines += [
         "| hub | cumulative reward | best fixed arm | its reward | regret vs best fixed | "

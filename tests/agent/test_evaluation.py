@@ -15,6 +15,7 @@ from agent.errors import ArmUnavailableError, ConfigError
 from agent.evaluation.ast_match import HubMatcher, extract_call_text
 from agent.evaluation.metrics import (
     ANCHORS,
+    hub_metrics,
     outcome_figures,
     router_figures,
     settled_step,
@@ -260,6 +261,38 @@ def test_outcome_figures_count_every_class() -> None:
     assert figures["execution"] == {"invalid_call": 0.5, "ok": 0.5}
     assert figures["cost_per_1k"] == pytest.approx(1.0)
     assert figures["latency_p50_ms"] == 20.0
+
+
+def _line(question_id: int, arm: str, ast: str, **extra: object) -> PredictionLine:
+    return PredictionLine.model_validate(
+        {"question_id": question_id, "hub": "torchhub", "arm": arm, "ast": ast, "reward": 1.0}
+        | extra
+    )
+
+
+@pytest.mark.parametrize("routed", [["template"], ["template", "llamacpp"]])
+def test_a_reference_is_scored_beside_the_routed_arms_but_never_a_candidate(
+    routed: list[str],
+) -> None:
+    right = ArmOutcome(ast="correct", reward=1.0)
+    wrong = ArmOutcome(ast="hallucination", reward=0.0)
+    lines = [
+        _line(
+            n,
+            "template",
+            "correct",
+            arms={arm: right for arm in routed} if len(routed) > 1 else None,
+            references={"gorilla": right if n == 1 else wrong},
+        )
+        for n in (1, 2)
+    ]
+
+    figures = hub_metrics(lines)
+
+    assert figures["per_arm"]["gorilla"]["reference"] is True
+    assert figures["per_arm"]["gorilla"]["ast_accuracy"] == 0.5
+    assert set(figures["per_arm"]) == {*routed, "gorilla"}
+    assert figures["router"].get("best_fixed_arm", "template") in routed
 
 
 # ----------------------------------------------------------------------------- observer
