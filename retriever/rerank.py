@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from retriever.errors import EmbedderError, TuningError
+from retriever.model_dir import written_atomically
 from retriever.text import call_key, doc_views
 from retriever.training_loop import run_epochs
 
@@ -181,10 +180,7 @@ def train_reranker(
         loss = _train(tokenizer, model, examples, settings, progress)
     except RuntimeError as exc:
         raise TuningError(f"training the reranker failed: {exc}") from exc
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with written_atomically(out_dir.resolve(), replace=True) as scratch:
         model.save_pretrained(str(scratch))
         tokenizer.save_pretrained(str(scratch))
         provenance = {
@@ -198,17 +194,7 @@ def train_reranker(
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (scratch / RERANKER_PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
-        if out_dir.exists():
-            retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, retired)
-            os.replace(scratch, out_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(scratch, out_dir)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    return out_dir
+    return out_dir.resolve()
 
 
 def _train(

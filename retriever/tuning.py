@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -38,6 +35,7 @@ from retriever.embedder import (
     model_fingerprint,
 )
 from retriever.errors import TuningError
+from retriever.model_dir import check_output_free, written_atomically
 from retriever.prior import PRIOR_FILE, DomainPrior, fit_domain_prior
 from retriever.text import call_key, doc_views
 from retriever.training_loop import run_epochs
@@ -199,9 +197,7 @@ def tune_embedder(
         final_loss = _train(model, pairs, settings, progress)
     except RuntimeError as exc:  # torch's errors, such as running out of memory
         raise TuningError(f"training failed: {exc}") from exc
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with written_atomically(out_dir, replace=replace) as scratch:
         model.save(str(scratch))
         prior = _fit_prior(model, pairs)
         if prior is not None:
@@ -218,10 +214,6 @@ def tune_embedder(
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (scratch / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
-        _move_into_place(scratch, out_dir, replace)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
     return TuningResult(out_dir, len(pairs), time.perf_counter() - started, final_loss)
 
 
@@ -255,14 +247,7 @@ def is_contaminated(split: str, trained: set[str] | None) -> bool | None:
 def _check_destination(base: Path, out_dir: Path, replace: bool) -> None:
     if out_dir == base or out_dir in base.parents:
         raise TuningError(f"the output directory {out_dir} would overwrite the base model")
-    _check_output_free(out_dir, replace)
-
-
-def _check_output_free(out_dir: Path, replace: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise TuningError(f"the output path {out_dir} exists and is not a directory")
-    if out_dir.exists() and any(out_dir.iterdir()) and not replace:
-        raise TuningError(f"{out_dir} already exists; pass --force to replace it")
+    check_output_free(out_dir, replace)
 
 
 def _train(
@@ -331,19 +316,6 @@ def _weights_digest(model_dir: Path) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def _move_into_place(scratch: Path, out_dir: Path, replace: bool) -> None:
-    if not out_dir.exists():
-        os.replace(scratch, out_dir)
-        return
-    # Checked before training too; this catches a directory that appeared meanwhile.
-    _check_output_free(out_dir, replace)
-    # A directory cannot be renamed over a non-empty one: move the old one aside first.
-    retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    os.replace(out_dir, retired)
-    os.replace(scratch, out_dir)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the default model
