@@ -49,7 +49,7 @@ from retriever.tuning import apibench_training_pairs, tune_embedder
 
 DENSE_WEIGHTS = (0.8, 0.9, 0.95, 1.0)
 DOMAIN_WEIGHTS = (0.0, 0.1, 0.2, 0.3)
-PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
+PRIOR_WEIGHTS = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8)
 PRIOR_C = (2.0, 8.0)
 METRICS = ("recall@1", "recall@5", "mrr", "domain@1")
 
