@@ -88,8 +88,7 @@ def catalog_reranker(
     pairs as the tuned embedder, hard negatives mined with `retriever`), reused after."""
     if settings.rerank == "off":
         return None
-    import fcntl
-
+    from retriever.model_dir import trained_once
     from retriever.rerank import (
         RERANKER_PROVENANCE,
         CrossEncoderReranker,
@@ -100,21 +99,16 @@ def catalog_reranker(
     from retriever.tuning import apibench_training_pairs
 
     target = settings.data_dir / "models" / DEFAULT_RERANKER
-    if not (target / RERANKER_PROVENANCE).is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with (target.parent / f".{target.name}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (target / RERANKER_PROVENANCE).is_file():
-                pairs = apibench_training_pairs(retriever.store)
-                train_reranker(
-                    mine_examples(pairs, retriever, RerankSettings()),
-                    target,
-                    progress=progress or _logged("training the reranker"),
-                    source={
-                        "apibench_splits": ["train", "dev"],
-                        "mined_with": retriever.embedder.name,
-                    },
-                )
+
+    def train() -> None:
+        train_reranker(
+            mine_examples(apibench_training_pairs(retriever.store), retriever, RerankSettings()),
+            target,
+            progress=progress or _logged("training the reranker"),
+            source={"apibench_splits": ["train", "dev"], "mined_with": retriever.embedder.name},
+        )
+
+    trained_once(target, RERANKER_PROVENANCE, train)
     return CrossEncoderReranker(target)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,3 +46,19 @@ def _move_into_place(scratch: Path, out_dir: Path, replace: bool) -> None:
     os.replace(out_dir, retired)
     os.replace(scratch, out_dir)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def trained_once(target: Path, marker: str, train: Callable[[], object]) -> Path:
+    """`target`, made by `train()` unless `target/marker` (written last by a finished
+    training) is there already. A file lock makes concurrent processes (service replicas,
+    a CLI beside the service) train it once: the others wait, then use what it wrote."""
+    import fcntl
+
+    if (target / marker).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f".{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / marker).is_file():  # nobody trained it meanwhile
+            train()
+    return target

@@ -35,7 +35,7 @@ from retriever.embedder import (
     model_fingerprint,
 )
 from retriever.errors import TuningError
-from retriever.model_dir import check_output_free, written_atomically
+from retriever.model_dir import check_output_free, trained_once, written_atomically
 from retriever.prior import PRIOR_FILE, DomainPrior, fit_domain_prior
 from retriever.text import call_key, doc_views
 from retriever.training_loop import run_epochs
@@ -332,27 +332,19 @@ def ensure_tuned_model(
     """The default embedder: the shipped MiniLM tuned on APIBench's training data, trained
     into `target` the first time it is needed and reused after (a few minutes on 2 cores).
 
-    Same recipe and seed every time, so every install trains the same model. A file lock
-    makes concurrent starts (service replicas, a CLI beside the service) train it once:
-    the others wait and then load what the first one wrote.
+    Same recipe and seed every time, so every install trains the same model; concurrent
+    starts train it once (`model_dir.trained_once`).
     """
-    import fcntl
 
-    if (target / PROVENANCE_FILE).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with (target.parent / f".{target.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / PROVENANCE_FILE).is_file():  # another process trained it meanwhile
-            return target
-        pairs = apibench_training_pairs(store, keep=keep)
+    def train() -> None:
         # A directory without provenance is a leftover of something else: replace it.
         tune_embedder(
-            pairs,
+            apibench_training_pairs(store, keep=keep),
             target,
             settings=settings,
             replace=True,
             progress=progress,
             source={"apibench_splits": ["train", "dev"], "recipe": "default"},
         )
-    return target
+
+    return trained_once(target, PROVENANCE_FILE, train)

@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from agent.embedding import catalog_model_path, default_tuned_model_dir, tools_embedder
+from agent.embedding import (
+    DEFAULT_RERANKER,
+    catalog_model_path,
+    catalog_reranker,
+    default_tuned_model_dir,
+    tools_embedder,
+)
 from agent.settings import Settings
 from apidb import APIDoc, CatalogStore
+from retriever import HybridRetriever
 from retriever.embedder import SentenceTransformerEmbedder
+from retriever.rerank import Example, RerankSettings, train_reranker
 from retriever.tuning import PROVENANCE_FILE
 
 
@@ -49,3 +57,17 @@ def test_agents_tools_share_the_catalogs_embedder_when_it_is_the_same_model(
     embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
     assert tools_embedder(Settings(data_dir=tmp_path), embedder) is embedder
+
+
+def test_the_reranker_stage_is_off_by_default_and_reused_once_trained(
+    retriever: HybridRetriever, tmp_path: Path
+) -> None:
+    assert catalog_reranker(Settings(data_dir=tmp_path), retriever) is None
+    target = tmp_path / "models" / DEFAULT_RERANKER
+    examples = [Example("q", "an API", 1.0), Example("q", "another API", 0.0)]
+    train_reranker(examples, target, settings=RerankSettings(batch_size=2))
+
+    # Found where the first build left it: nothing is mined or trained again.
+    reranker = catalog_reranker(Settings(data_dir=tmp_path, rerank="on"), retriever)
+
+    assert reranker is not None and reranker.path == target

@@ -22,6 +22,7 @@ from agent.evaluation.metrics import (
 )
 from agent.evaluation.observe import Observer
 from agent.evaluation.records import ArmOutcome, PredictionLine
+from agent.evaluation.runner import EvalOptions, Evaluator
 from agent.pipeline import Pipeline
 from agent.pool import PoolConfig
 from agent.settings import Settings
@@ -317,3 +318,22 @@ def test_an_arm_is_judged_on_its_own_output_without_its_doc_label(
         # An arm that cannot answer is unavailable, not replaced by another arm's answer.
         assert observer.outcome(question, "unsure").unavailable is True
         assert p.router.stats()["arms"].get("unsure", {}).get("infra_failures", 0) == 0
+
+
+def test_reference_arms_default_to_gorilla_and_an_unknown_one_is_refused(
+    retriever: HybridRetriever, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+
+    def references(**options: object) -> list[str]:
+        chosen = EvalOptions(out=tmp_path / "out", **{"arms": ["template"]} | options)  # type: ignore[arg-type]
+        return Evaluator(settings, retriever, chosen).references
+
+    assert references() == ["gorilla"]  # the default pool has the replay, never routed
+    assert references(references=[]) == []
+    assert references(references=["template"]) == []  # routed: scored as itself already
+    # Without counterfactual answers, only the served arm is asked (one arm is always asked).
+    assert references(arms=["template", "llamacpp"], counterfactual=False) == []
+    assert references(counterfactual=False) == ["gorilla"]
+    with pytest.raises(ConfigError, match="unknown reference arm 'gpt-9'"):
+        references(references=["gpt-9"])
