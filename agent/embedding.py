@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from agent.settings import Settings
     from apidb import CatalogStore
     from retriever import HybridRetriever
-    from retriever.embedder import Embedder, SentenceTransformerEmbedder
+    from retriever.embedder import Embedder, Precision, SentenceTransformerEmbedder
     from retriever.rerank import CrossEncoderReranker
     from retriever.tuning import ProgressCallback
 
@@ -32,6 +32,10 @@ logger = logging.getLogger("toolroute.embedding")
 
 DEFAULT_TUNED_MODEL = "minilm-apibench"  # under DATA/models
 DEFAULT_RERANKER = "reranker-apibench"
+# From this many APIs a new index embeds with int8 weights: at 100,000 the fp32 build takes
+# about 40 minutes on 2 cores, int8 about a third of that; on APIBench (1,726 APIs, fp32)
+# int8 moved held-out recall@5 by -1.4 to +1.2 points (BENCHMARKS.md).
+INT8_FROM_APIS = 20_000
 
 
 def default_tuned_model_dir(settings: Settings) -> Path:
@@ -67,16 +71,40 @@ def catalog_embedder(
 ) -> SentenceTransformerEmbedder:
     from retriever.embedder import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(catalog_model_path(settings, store, progress=progress))
+    return SentenceTransformerEmbedder(
+        catalog_model_path(settings, store, progress=progress),
+        precision=catalog_precision(settings, store),
+    )
+
+
+def catalog_precision(settings: Settings, store: CatalogStore) -> Precision:
+    """fp32 or int8 for the catalog's embedder. `auto` keeps what the existing index was
+    built with, so that a catalog growing past the threshold is never re-embedded behind
+    the operator's back at a restart; a new index takes int8 from `INT8_FROM_APIS`."""
+    if settings.embedder_precision != "auto":
+        return settings.embedder_precision
+    from retriever.persistence import built_precision
+
+    existing = built_precision(settings.index_dir)
+    if existing is not None:
+        return existing
+    return precision_for_size(store.count())
+
+
+def precision_for_size(apis: int) -> Precision:
+    return "int8" if apis >= INT8_FROM_APIS else "fp32"
 
 
 def tools_embedder(settings: Settings, catalog: Embedder) -> Embedder:
     """The embedder for an agent's own tools (see the module's docstring): the catalog's
-    own when that is the same model, so it is loaded once."""
+    own when that is the same model at full precision, so it is loaded once. (A toolset is
+    a handful of tools: int8 would save nothing, and the decline threshold was calibrated
+    on fp32 similarities.)"""
     from retriever.embedder import SentenceTransformerEmbedder, default_model_path
 
     wanted = settings.embedder_model or default_model_path()
-    if Path(getattr(catalog, "path", "")).resolve() == Path(wanted).resolve():
+    same_model = Path(getattr(catalog, "path", "")).resolve() == Path(wanted).resolve()
+    if same_model and getattr(catalog, "precision", "fp32") == "fp32":
         return catalog
     return SentenceTransformerEmbedder(settings.embedder_model)
 

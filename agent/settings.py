@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # embedder_tuning is "off"), and agents' own tools the shipped MiniLM (agent/embedding.py).
     embedder_model: Path | None = None
     embedder_tuning: Literal["apibench", "off"] = "apibench"
+    # The catalog embedder's weights: fp32, or int8 (dynamically quantised, ~3x faster to
+    # embed on a CPU). auto: what the existing index was built with; for a new index, int8
+    # from 20,000 APIs, where the build time dominates (agent/embedding.py, BENCHMARKS.md).
+    embedder_precision: Literal["auto", "fp32", "int8"] = "auto"
     # The cross-encoder reranker over the catalog's hybrid hits (retriever/rerank.py),
     # trained by the first index build that has it on.
     rerank: Literal["on", "off"] = "off"

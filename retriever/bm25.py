@@ -1,89 +1,129 @@
-"""BM25 over the catalog with rank-bm25's Okapi statistics, updated in place.
+"""BM25 over the catalog with rank-bm25's Okapi scores, updated one document at a time.
 
 rank-bm25 computes its statistics once in the constructor and scores a query by walking
-every document for every term. `IncrementalBM25` keeps the per-term document counts, so that
-adding, replacing or removing one doc is cheap, and scores over postings (the documents that
-contain a term), so that a query costs what its terms occur in rather than the corpus size.
-The idf (`BM25Okapi._calc_idf`, with its epsilon floor) and the term formula are rank-bm25's;
-tests check the scores equal `BM25Okapi.get_scores` exactly.
+every document for every term. `IncrementalBM25` keeps an inverted index instead: for each
+term, the documents that contain it. A query then costs what its terms occur in, and adding
+or removing a document costs what that document contains, whatever the corpus size (with
+100,000 APIs, rebuilding every posting list after each change took seconds).
 
-Statistics are refreshed lazily, at the first query after a change, so a bulk import pays
-for them once.
+The idf (`BM25Okapi._calc_idf`, with its epsilon floor over the average idf) and the term
+formula are rank-bm25's; tests check the scores equal `BM25Okapi.get_scores` exactly. The
+corpus-wide parts (the idf of every term, the length normalisation of every document) are
+recomputed in numpy at the first query after a change, so a bulk import pays for them once.
+
+Removing a document moves the last one into its place (`remove` returns which moved), so
+that no other position shifts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from rank_bm25 import BM25Okapi
 
 Scores = npt.NDArray[np.float64]
-_Postings = dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+_Ints = npt.NDArray[np.int64]
+
+# rank-bm25's BM25Okapi defaults.
+K1 = 1.5
+B = 0.75
+EPSILON = 0.25
 
 
-class IncrementalBM25(BM25Okapi):  # type: ignore[misc]
-    """BM25Okapi whose corpus can change one document at a time."""
+class IncrementalBM25:
+    """Okapi BM25 whose corpus can change one document at a time."""
 
-    def __init__(self, corpus: list[list[str]]) -> None:
-        self._nd: dict[str, int] = {}
+    def __init__(self, corpus: list[list[str]] | None = None) -> None:
+        self._term_ids: dict[str, int] = {}
+        self._df: list[int] = []  # by term id: how many documents contain it
+        self._postings: list[dict[int, int]] = []  # by term id: position -> frequency
+        self._doc_terms: list[dict[int, int]] = []  # by position: term id -> frequency
+        self._doc_len: list[int] = []
         self._total_len = 0
-        self._postings: _Postings | None = None
+        self._live_terms = 0  # terms with df > 0 (rank-bm25's vocabulary)
+        # Derived, rebuilt lazily: per-term posting arrays, the idf, the length norms.
+        self._posting_arrays: dict[int, tuple[_Ints, Scores]] = {}
+        self._idf: Scores = np.zeros(0)
+        self._length_norm: Scores = np.zeros(0)
         self._stale = True
-        super().__init__(corpus or [[]])
-        if not corpus:  # rank-bm25 cannot start empty; start with one empty doc, then drop it
-            self.remove(0)
+        for document in corpus or []:
+            self.add(document)
 
-    def _initialize(self, corpus: list[list[str]]) -> dict[str, int]:
-        for document in corpus:
-            self._append(document)
-        return self._nd
-
-    def _calc_idf(self, nd: dict[str, int]) -> None:
-        # Called by the base constructor; the real computation is deferred to _refresh.
-        self._stale = True
+    def __len__(self) -> int:
+        return len(self._doc_len)
 
     # ----------------------------------------------------------------- updates
 
     def add(self, document: list[str]) -> int:
         """Append a document; returns its position."""
-        self._append(document)
-        return int(self.corpus_size) - 1
+        position = len(self._doc_len)
+        frequencies: dict[int, int] = {}
+        for word in document:
+            term = self._term_ids.get(word)
+            if term is None:
+                term = self._term_ids[word] = len(self._df)
+                self._df.append(0)
+                self._postings.append({})
+            frequencies[term] = frequencies.get(term, 0) + 1
+        for term, frequency in frequencies.items():
+            if not self._df[term]:
+                self._live_terms += 1
+            self._df[term] += 1
+            self._postings[term][position] = frequency
+            self._posting_arrays.pop(term, None)
+        self._doc_terms.append(frequencies)
+        self._doc_len.append(len(document))
+        self._total_len += len(document)
+        self._stale = True
+        return position
 
     def replace(self, position: int, document: list[str]) -> None:
-        self._forget(position)
-        frequencies = _counts(document)
-        for word in frequencies:
-            self._nd[word] = self._nd.get(word, 0) + 1
-        self.doc_freqs[position] = frequencies
-        self.doc_len[position] = len(document)
-        self._total_len += len(document)
-        self.corpus_size += 1
+        """Put `document` at `position` in place of the one there."""
+        self.remove(position)
+        new_position = self.add(document)
+        if new_position != position:  # the last document moved into `position`: swap back
+            self._swap(position, new_position)
 
-    def remove(self, position: int) -> None:
-        """Remove the document at `position`; later positions shift down by one."""
-        self._forget(position)
-        del self.doc_freqs[position]
-        del self.doc_len[position]
-
-    def _append(self, document: list[str]) -> None:
-        frequencies = _counts(document)
-        for word in frequencies:
-            self._nd[word] = self._nd.get(word, 0) + 1
-        self.doc_freqs.append(frequencies)
-        self.doc_len.append(len(document))
-        self._total_len += len(document)
-        self.corpus_size += 1
+    def remove(self, position: int) -> int | None:
+        """Remove the document at `position`. The last document moves into its place:
+        returns the position it came from, or None when the removed one was the last."""
+        for term in self._doc_terms[position]:
+            del self._postings[term][position]
+            self._df[term] -= 1
+            if not self._df[term]:
+                self._live_terms -= 1
+            self._posting_arrays.pop(term, None)
+        self._total_len -= self._doc_len[position]
+        last = len(self._doc_len) - 1
+        moved = None
+        if position != last:
+            for term, frequency in self._doc_terms[last].items():
+                postings = self._postings[term]
+                del postings[last]
+                postings[position] = frequency
+                self._posting_arrays.pop(term, None)
+            self._doc_terms[position] = self._doc_terms[last]
+            self._doc_len[position] = self._doc_len[last]
+            moved = last
+        self._doc_terms.pop()
+        self._doc_len.pop()
         self._stale = True
+        return moved
 
-    def _forget(self, position: int) -> None:
-        for word in self.doc_freqs[position]:
-            left = self._nd[word] - 1
-            if left:
-                self._nd[word] = left
-            else:
-                del self._nd[word]
-        self._total_len -= self.doc_len[position]
-        self.corpus_size -= 1
+    def _swap(self, first: int, second: int) -> None:
+        for position in (first, second):
+            for term in self._doc_terms[position]:
+                self._posting_arrays.pop(term, None)
+        for term in self._doc_terms[first]:
+            del self._postings[term][first]
+        for term in self._doc_terms[second]:
+            del self._postings[term][second]
+        for term, frequency in self._doc_terms[first].items():
+            self._postings[term][second] = frequency
+        for term, frequency in self._doc_terms[second].items():
+            self._postings[term][first] = frequency
+        terms, lengths = self._doc_terms, self._doc_len
+        terms[first], terms[second] = terms[second], terms[first]
+        lengths[first], lengths[second] = lengths[second], lengths[first]
         self._stale = True
 
     # ----------------------------------------------------------------- scoring
@@ -92,41 +132,41 @@ class IncrementalBM25(BM25Okapi):  # type: ignore[misc]
         """rank-bm25's Okapi score of every document, computed over postings."""
         if self._stale:
             self._refresh()
-        scores = np.zeros(self.corpus_size)
-        assert self._postings is not None
-        for term in query:
-            posting = self._postings.get(term)
-            idf = self.idf.get(term)
-            if posting is None or not idf:
+        scores = np.zeros(len(self._doc_len))
+        for word in query:
+            term = self._term_ids.get(word)
+            if term is None or not self._df[term]:
                 continue
-            positions, freqs = posting
-            scores[positions] += idf * (
-                freqs * (self.k1 + 1) / (freqs + self._length_norm[positions])
-            )
+            idf = self._idf[term]
+            if not idf:
+                continue
+            positions, freqs = self._posting_array(term)
+            scores[positions] += idf * (freqs * (K1 + 1) / (freqs + self._length_norm[positions]))
         return scores
 
+    def _posting_array(self, term: int) -> tuple[_Ints, Scores]:
+        cached = self._posting_arrays.get(term)
+        if cached is None:
+            postings = self._postings[term]
+            cached = (
+                np.fromiter(postings.keys(), dtype=np.int64, count=len(postings)),
+                np.fromiter(postings.values(), dtype=np.float64, count=len(postings)),
+            )
+            self._posting_arrays[term] = cached
+        return cached
+
     def _refresh(self) -> None:
-        self.avgdl = self._total_len / max(self.corpus_size, 1)
-        self.idf: dict[str, float] = {}
-        if self._nd:
-            BM25Okapi._calc_idf(self, self._nd)
-        lengths = np.asarray(self.doc_len, dtype=np.float64)
-        self._length_norm = self.k1 * (1 - self.b + self.b * lengths / max(self.avgdl, 1e-9))
-        postings: dict[str, tuple[list[int], list[int]]] = {}
-        for position, frequencies in enumerate(self.doc_freqs):
-            for word, freq in frequencies.items():
-                entry = postings.setdefault(word, ([], []))
-                entry[0].append(position)
-                entry[1].append(freq)
-        self._postings = {
-            word: (np.asarray(p, dtype=np.int64), np.asarray(f, dtype=np.float64))
-            for word, (p, f) in postings.items()
-        }
+        corpus_size = len(self._doc_len)
+        df = np.asarray(self._df, dtype=np.float64)
+        live = df > 0
+        # BM25Okapi._calc_idf: log((N - n + 0.5) / (n + 0.5)); a negative idf (a term in
+        # more than half the documents) becomes epsilon times the average idf.
+        idf = np.zeros(len(df))
+        idf[live] = np.log(corpus_size - df[live] + 0.5) - np.log(df[live] + 0.5)
+        average = float(idf[live].sum()) / max(self._live_terms, 1)
+        idf[live & (idf < 0)] = EPSILON * average
+        self._idf = idf
+        average_length = self._total_len / max(corpus_size, 1)
+        lengths = np.asarray(self._doc_len, dtype=np.float64)
+        self._length_norm = K1 * (1 - B + B * lengths / max(average_length, 1e-9))
         self._stale = False
-
-
-def _counts(document: list[str]) -> dict[str, int]:
-    frequencies: dict[str, int] = {}
-    for word in document:
-        frequencies[word] = frequencies.get(word, 0) + 1
-    return frequencies

@@ -95,6 +95,10 @@ class DenseIndex:
     def save(self, path: Path) -> None:
         _faiss().write_index(self._index, str(path))
 
+    def serialize(self) -> bytes:
+        """The index as `save` would write it, in memory."""
+        return bytes(_faiss().serialize_index(self._index))
+
     @classmethod
     def load(cls, path: Path, dim: int, index_type: IndexType, removed: set[int]) -> DenseIndex:
         faiss = _faiss()

@@ -6,6 +6,8 @@ doc. A dense score of NaN means the dense side did not return that doc.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import numpy.typing as npt
 
@@ -25,6 +27,46 @@ def weighted_fusion(dense: Floats, bm25: Floats, dense_weight: float) -> Floats:
     return dense_weight * np.where(found, dense, floor) + (1.0 - dense_weight) * bm25 / (
         peak or 1.0
     )
+
+
+def best_first(scores: Floats, count: int) -> Ints:
+    """The indices of the `count` highest scores, highest first, ties in index order:
+    exactly ``np.argsort(-scores, kind="stable")[:count]`` (NaN last), without sorting
+    the whole array. At 100,000 docs a full sort per request cost ~10 ms."""
+    size = len(scores)
+    if count >= size:
+        return np.argsort(-scores, kind="stable")
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    values = np.where(np.isnan(scores), -np.inf, scores)
+    threshold = np.partition(values, size - count)[size - count]  # the count-th highest
+    above = np.flatnonzero(values > threshold)
+    tied = np.flatnonzero(values == threshold)[: count - len(above)]
+    chosen = np.concatenate([above, tied])
+    ordered: Ints = chosen[np.lexsort((chosen, -values[chosen]))]
+    return ordered
+
+
+def iter_best_first(scores: Floats, start: int = 64) -> Iterator[int]:
+    """Indices by descending score (ties in index order), fetched in growing batches: for
+    callers that stop early but cannot tell in advance how far they will read."""
+    count, given = start, 0
+    while given < len(scores):
+        order = best_first(scores, count)
+        for index in order[given:]:
+            yield int(index)
+        given = len(order)
+        count *= 4
+
+
+def rank_at(scores: Floats, index: int) -> int | None:
+    """What `ranks(scores)[index]` would say (None for NaN), in one pass, not a sort."""
+    value = scores[index]
+    if np.isnan(value):
+        return None
+    higher = int(np.count_nonzero(scores > value))  # NaN compares False: not counted
+    tied_before = int(np.count_nonzero(scores[:index] == value))
+    return higher + tied_before + 1
 
 
 def ranks(scores: Floats) -> Ints:
@@ -60,12 +102,12 @@ def domain_shares(
     """
     voters: list[int] = []
     seen: set[int] = set()
-    for index in np.argsort(-scores, kind="stable"):
+    for index in iter_best_first(scores, start=4 * top):
         group = int(groups[index])
         if group in seen:
             continue
         seen.add(group)
-        voters.append(int(index))
+        voters.append(index)
         if len(voters) == top:
             break
     shares = np.zeros(n_domains, dtype=np.float64)

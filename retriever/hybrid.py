@@ -46,6 +46,8 @@ from retriever.text import doc_views
 logger = logging.getLogger("toolroute.retriever")
 
 _EMBED_CHUNK = 192
+# How long a long-running service lets index changes go unsaved (see `save_delay_s`).
+SERVICE_SAVE_DELAY_S = 5.0
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -79,6 +81,14 @@ class HybridRetriever:
         self._lock = threading.RLock()
         self._state = IndexState(embedder.dim, self.config.index_type)
         self._seq = 0  # the last catalog change applied
+        # The index on disk is a cache: a start reconciles it with the catalog, so a save
+        # may lag the changes. 0 saves after every sync (a CLI process that exits next);
+        # a service sets a delay (SERVICE_SAVE_DELAY_S), since at 100,000 APIs one save
+        # writes ~200 MB, and its follower saves the rest on its next tick.
+        self.save_delay_s = 0.0
+        self._unsaved = False
+        self._saved_at = float("-inf")
+        self._save_lock = threading.Lock()  # one save at a time, in order
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -112,12 +122,14 @@ class HybridRetriever:
             state = IndexState(self.embedder.dim, self.config.index_type)
             state.insert(docs, self._embed_docs(docs, progress))
             self._state, self._seq = state, seq
-            self.save()
+        # Outside `_lock`: `save` takes `_save_lock` before it (one lock order everywhere).
+        self.save()
         return BuildStats(docs=len(docs), seconds=time.perf_counter() - started)
 
     def sync(self) -> int:
         """Apply catalog changes made since the last sync (by any process). Returns a count."""
         if self.store.last_seq() == self._seq:
+            self.save_if_due()
             return 0
         with self._lock:
             changes = self.store.changes_since(self._seq)
@@ -127,17 +139,33 @@ class HybridRetriever:
             current = self.store.get_many(touched)
             applied = self._apply(current, [d for d in touched if d not in current])
             self._seq = changes[-1].seq
-            if applied:
-                self.save()
-            return applied
+            self._unsaved = self._unsaved or bool(applied)
+            self._state.layout()  # here, not in the next request
+        self.save_if_due()
+        return applied
 
     def follow(self, interval_s: float = DEFAULT_INTERVAL_S) -> ChangeFollower:
         """Start applying other processes' catalog changes in the background."""
         return ChangeFollower(self, interval_s).start()
 
     def save(self) -> None:
-        with self._lock:
-            persistence.save(self.index_dir, self._state, self.embedder, self._seq)
+        """Write the index now: copied under the lock, written outside it."""
+        with self._save_lock:
+            with self._lock:
+                snapshot = persistence.snapshot(self._state, self.embedder, self._seq)
+                self._unsaved = False
+                self._saved_at = time.monotonic()
+            persistence.write(self.index_dir, snapshot)
+
+    def save_if_due(self) -> None:
+        """Save unsaved changes once `save_delay_s` has passed since the last save."""
+        if self._unsaved and time.monotonic() - self._saved_at >= self.save_delay_s:
+            self.save()
+
+    def flush(self) -> None:
+        """Save unsaved changes now (at shutdown)."""
+        if self._unsaved:
+            self.save()
 
     def __len__(self) -> int:
         return len(self._state)
@@ -255,5 +283,5 @@ class HybridRetriever:
             gone = [doc_id for doc_id in self._state.ids if doc_id not in by_id]
             applied = self._apply(by_id, gone)
             self._seq = seq
-            if applied:
-                self.save()
+        if applied:
+            self.save()

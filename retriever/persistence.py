@@ -27,7 +27,7 @@ from typing import Any
 from apidb import APIDoc
 from retriever.config import RetrieverConfig
 from retriever.dense import DenseIndex
-from retriever.embedder import Embedder
+from retriever.embedder import Embedder, Precision
 from retriever.errors import IndexStateError
 from retriever.index_state import IndexState
 from retriever.text import TEXT_VERSION
@@ -51,26 +51,57 @@ def exists(index_dir: Path) -> bool:
     return (index_dir / MANIFEST).exists()
 
 
-def save(index_dir: Path, state: IndexState, embedder: Embedder, seq: int) -> None:
-    """Write the index atomically (each file replaced whole; the manifest last)."""
+def built_precision(index_dir: Path) -> Precision | None:
+    """The precision of the embedder the saved index was built with (None: no readable
+    index)."""
+    try:
+        manifest = json.loads((index_dir / MANIFEST).read_text())
+        fingerprint = str(manifest["embedder"]["fingerprint"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+    return "int8" if fingerprint.endswith("-int8") else "fp32"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An index's contents as of one moment, taken under the retriever's lock (a memory
+    copy, fast) and written to disk outside it (slow at scale: searches go on meanwhile)."""
+
+    dense: bytes
+    ids: list[str]
+    tokens: list[list[str]]
+    manifest: dict[str, Any]
+
+
+def snapshot(state: IndexState, embedder: Embedder, seq: int) -> Snapshot:
+    """Copy what `write` needs. Token lists are never changed in place, so sharing them is
+    safe; the lists holding them are copied."""
+    manifest = {
+        "format": FORMAT_VERSION,
+        "embedder": {
+            "name": embedder.name,
+            "fingerprint": embedder.fingerprint,
+            "dim": embedder.dim,
+        },
+        "text_version": TEXT_VERSION,
+        "index_type": state.index_type,
+        "catalog_seq": seq,
+        "next_key": state.next_key,
+        "removed_keys": sorted(state.dense.removed),
+        "docs": {d: [state.keys[d], state.versions[d]] for d in state.ids},
+    }
+    return Snapshot(state.dense.serialize(), list(state.ids), list(state.tokens), manifest)
+
+
+def write(index_dir: Path, snap: Snapshot) -> None:
+    """Write a snapshot atomically (each file replaced whole; the manifest last)."""
     with dir_lock(index_dir):
         dense_tmp = index_dir / f".{_DENSE}.tmp"
         bm25_tmp = index_dir / f".{_BM25}.tmp"
-        state.dense.save(dense_tmp)
-        bm25_tmp.write_text(json.dumps({"ids": state.ids, "tokens": state.tokens}))
+        dense_tmp.write_bytes(snap.dense)
+        bm25_tmp.write_text(json.dumps({"ids": snap.ids, "tokens": snap.tokens}))
         manifest = {
-            "format": FORMAT_VERSION,
-            "embedder": {
-                "name": embedder.name,
-                "fingerprint": embedder.fingerprint,
-                "dim": embedder.dim,
-            },
-            "text_version": TEXT_VERSION,
-            "index_type": state.index_type,
-            "catalog_seq": seq,
-            "next_key": state.next_key,
-            "removed_keys": sorted(state.dense.removed),
-            "docs": {d: [state.keys[d], state.versions[d]] for d in state.ids},
+            **snap.manifest,
             "checksums": {_DENSE: _sha256(dense_tmp), _BM25: _sha256(bm25_tmp)},
             "saved_at": time.time(),
         }
@@ -79,6 +110,11 @@ def save(index_dir: Path, state: IndexState, embedder: Embedder, seq: int) -> No
         os.replace(dense_tmp, index_dir / _DENSE)
         os.replace(bm25_tmp, index_dir / _BM25)
         os.replace(manifest_tmp, index_dir / MANIFEST)
+
+
+def save(index_dir: Path, state: IndexState, embedder: Embedder, seq: int) -> None:
+    """Snapshot and write at once (for callers that hold no lock worth releasing)."""
+    write(index_dir, snapshot(state, embedder, seq))
 
 
 def load(index_dir: Path, embedder: Embedder, config: RetrieverConfig) -> SavedIndex:

@@ -16,6 +16,8 @@ from retriever.fusion import (
     Floats,
     Ints,
     domain_shares,
+    iter_best_first,
+    rank_at,
     ranks,
     reciprocal_rank_fusion,
     weighted_fusion,
@@ -125,11 +127,10 @@ def top_hits(
     k: int,
     layout: Layout,
 ) -> list[Hit]:
-    dense_rank = ranks(dense) if dense is not None else None
-    bm25_rank = ranks(np.where(bm25 > 0, bm25, np.nan)) if bm25 is not None else None
+    matched = np.where(bm25 > 0, bm25, np.nan) if bm25 is not None else None
     hits: list[Hit] = []
     seen: set[int] = set()
-    for index in np.argsort(-scores, kind="stable"):
+    for index in iter_best_first(scores, start=4 * k + 16):
         if not np.isfinite(scores[index]):
             break
         position = int(positions[index])
@@ -139,8 +140,8 @@ def top_hits(
                 continue
             seen.add(group)
         hit_ranks = {
-            "bm25": _rank_or_none(bm25_rank, index),
-            "dense": _rank_or_none(dense_rank, index),
+            "bm25": rank_at(matched, index) if matched is not None else None,
+            "dense": rank_at(dense, index) if dense is not None else None,
         }
         doc = state.doc_at(position, layout)
         cosine = float(dense[index]) if dense is not None and np.isfinite(dense[index]) else None
@@ -150,9 +151,3 @@ def top_hits(
         if len(hits) == k:
             break
     return hits
-
-
-def _rank_or_none(rank: Ints | None, index: int) -> int | None:
-    if rank is None or not rank[index]:
-        return None
-    return int(rank[index])

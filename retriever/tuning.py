@@ -277,8 +277,8 @@ def _batch_loss(model: Any, batch: list[TrainingPair]) -> Any:
     import torch
     import torch.nn.functional as functional
 
-    queries = model(model.tokenize([pair.query for pair in batch]))["sentence_embedding"]
-    docs = model(model.tokenize([doc_views(pair.doc)[0] for pair in batch]))["sentence_embedding"]
+    queries = model(model.preprocess([pair.query for pair in batch]))["sentence_embedding"]
+    docs = model(model.preprocess([doc_views(pair.doc)[0] for pair in batch]))["sentence_embedding"]
     logits = _SCALE * (functional.normalize(queries, dim=-1) @ functional.normalize(docs, dim=-1).T)
     # Another copy of the same API is not a negative (APIBench repeats APIs).
     keys = [call_key(pair.doc) for pair in batch]

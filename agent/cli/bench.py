@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,10 +25,10 @@ from agent.cli.common import (
     settings,
 )
 from agent.jsontypes import JSONObject
-from retriever.config import Split
+from retriever.config import RetrieverConfig, Split
 
 if TYPE_CHECKING:
-    pass
+    from retriever.embedder import SentenceTransformerEmbedder
 
 
 @bench_app.command("retrieval")
@@ -46,14 +47,32 @@ def bench_retrieval(
             "--reuse-index", help="Use the data dir's index instead of timing a fresh build."
         ),
     ] = False,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            "--scale",
+            help="Instead of APIBench: build, search and update synthetic catalogs of these "
+            "sizes (e.g. 1k,10k,100k), each in its own process.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Recall, MRR, domain accuracy and latency of bm25, dense and hybrid on APIBench."""
+    """Recall, MRR, domain accuracy and latency of bm25, dense and hybrid on APIBench;
+    with --scale, build time, memory, index size, latency and update time by catalog size."""
     from retriever.benchmark import all_hubs, run_retrieval_benchmark
+    from retriever.scale import parse_sizes
 
+    try:  # before any model loads
+        sizes = parse_sizes(scale) if scale is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scale") from None
     config = settings()
     store = open_store()
     embedder = catalog_embedder_with_progress(store, show_progress=not as_json)
+    if sizes is not None:
+        _bench_scale(sizes, embedder, config.retriever_config(embedder), as_json=as_json)
+        return
     # The reranker is trained (once) with the data dir's own index, then scored on the
     # benchmark's fresh one.
     reranker = (
@@ -131,6 +150,38 @@ def bench_retrieval(
             row = [f"{figures[c]:.3f}" if c[0] != "p" else f"{figures[c]:.1f}" for c in columns]
             table.add_row(hub_name, mode, str(figures["n"]), *row)
     out.print(table)
+
+
+def _bench_scale(
+    sizes: list[int],
+    embedder: SentenceTransformerEmbedder,
+    config: RetrieverConfig,
+    *,
+    as_json: bool,
+) -> None:
+    from agent.embedding import precision_for_size
+    from retriever.scale import measure_in_child
+
+    by_size: dict[str, JSONObject] = {}
+    chosen = settings().embedder_precision
+    for size in sizes:
+        # What a new index of this size would use (`auto`: int8 from INT8_FROM_APIS).
+        precision = precision_for_size(size) if chosen == "auto" else chosen
+        err.print(
+            f"Measuring a synthetic catalog of {size:,} APIs "
+            f"(embedder {embedder.name}, {precision})"
+        )
+        figures = measure_in_child(size, embedder.path, precision, config)
+        by_size[str(size)] = {**asdict(figures), "precision": precision}
+        if not as_json:
+            out.print(
+                f"{size:>9,} APIs ({precision}): build {figures.build_s:.1f} s, peak RSS "
+                f"{figures.peak_rss_mb:.0f} MB, index {figures.index_mb:.1f} MB, search p50 "
+                f"{figures.p50_ms:.1f} ms / p99 {figures.p99_ms:.1f} ms, "
+                f"add {figures.add_ms:.0f} ms"
+            )
+    if as_json:
+        print_json({"scale": by_size, "embedder": embedder.name, "index_type": config.index_type})
 
 
 @bench_app.command("ask")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 from agent.service.auth import Keyring
 from agent.service.limits import Admission, RateLimiter
 from agent.service.metrics import Metrics
+from retriever.hybrid import SERVICE_SAVE_DELAY_S
 
 if TYPE_CHECKING:
     from anyio import CapacityLimiter
@@ -92,6 +93,9 @@ class ServiceState:
             toolsets=ToolsetCache(pipeline.tools_embedder, pipeline.tools_config),
             catalog=CatalogWriter(pipeline.store, settings.code_origins(), pipeline.retriever),
         )
+        # A service lives on: it saves index changes at most every few seconds (each save
+        # rewrites the whole index), and at shutdown.
+        pipeline.retriever.save_delay_s = SERVICE_SAVE_DELAY_S
         state.follower = pipeline.retriever.follow()
         if settings.slack_enabled:
             from agent.service.slack import SlackBot
@@ -142,5 +146,6 @@ class ServiceState:
             self.slack.close()
         if self.follower is not None:
             self.follower.stop()
+        self.pipeline.retriever.flush()
         self.toolsets.close()
         self.pipeline.close()

@@ -9,9 +9,12 @@ import pytest
 
 from agent.embedding import (
     DEFAULT_RERANKER,
+    INT8_FROM_APIS,
     catalog_model_path,
+    catalog_precision,
     catalog_reranker,
     default_tuned_model_dir,
+    precision_for_size,
     tools_embedder,
 )
 from agent.settings import Settings
@@ -71,3 +74,39 @@ def test_the_reranker_stage_is_off_by_default_and_reused_once_trained(
     reranker = catalog_reranker(Settings(data_dir=tmp_path, rerank="on"), retriever)
 
     assert reranker is not None and reranker.path == target
+
+
+def test_precision_keeps_the_existing_index_and_picks_int8_for_a_large_new_one(
+    store: CatalogStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from agent import embedding
+
+    settings = Settings(data_dir=tmp_path)
+    assert precision_for_size(INT8_FROM_APIS - 1) == "fp32"
+    assert precision_for_size(INT8_FROM_APIS) == "int8"
+    # No index yet: by the catalog's size.
+    assert catalog_precision(settings, store) == "fp32"
+    monkeypatch.setattr(embedding, "INT8_FROM_APIS", 1)
+    assert catalog_precision(settings, store) == "int8"
+    # An index exists: its own precision, whatever the size says now.
+    settings.index_dir.mkdir(parents=True)
+    manifest = {"embedder": {"fingerprint": "abc-128"}}
+    (settings.index_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert catalog_precision(settings, store) == "fp32"
+    # An explicit setting wins.
+    explicit = Settings(data_dir=tmp_path, embedder_precision="int8")
+    assert catalog_precision(explicit, store) == "int8"
+
+
+def test_int8_is_another_index_identity_and_close_to_fp32(
+    embedder: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    int8 = SentenceTransformerEmbedder(embedder.path, precision="int8")
+    assert int8.fingerprint != embedder.fingerprint and int8.fingerprint.endswith("-int8")
+    texts = ["translate English to French", "detect objects in a photo"]
+    cosines = (int8.encode(texts) * embedder.encode(texts)).sum(axis=1)
+    assert cosines.min() > 0.95  # the same model, slightly rounded
+    # Agents' tools never get the int8 model, even when it is the same weights.
+    assert tools_embedder(Settings(data_dir=tmp_path), int8) is not int8

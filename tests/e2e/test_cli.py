@@ -104,6 +104,7 @@ def test_a_corrupted_index_is_rebuilt_with_a_warning(data_dir: Path) -> None:
         (["apis", "list", "--hub", "pypi"], "unknown hub 'pypi'"),
         (["apis", "show", "huggingface/no-such-model"], "no API with id"),
         (["eval", "apibench", "--hub", "pypi"], "unknown hub 'pypi'"),
+        (["bench", "retrieval", "--scale", "1k,ten"], "not a catalog size: 'ten'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -215,6 +216,17 @@ def test_bench_retrieval_json_shape(built_data_dir: Path) -> None:
         assert 0 <= mode["recall@1"] <= mode["recall@5"] <= mode["recall@10"] <= 1
     # A sanity floor far below the measured figures (BENCHMARKS.md): retrieval works at all.
     assert figures["torchhub"]["hybrid"]["recall@10"] > 0.3
+
+
+def test_bench_retrieval_at_scale_json_shape(built_data_dir: Path) -> None:
+    """A small but real run: a synthetic catalog built, searched and updated in a child
+    process, figures in the shape the issue asks for."""
+    report = run_json(built_data_dir, "bench", "retrieval", "--scale", "300")
+    figures = report["scale"]["300"]
+    assert {"build_s", "peak_rss_mb", "index_mb", "p50_ms", "p99_ms", "add_ms"} <= set(figures)
+    assert figures["precision"] == "fp32"  # int8 only from 20,000 APIs
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["build_s"] > 0
+    assert report["embedder"] == "minilm-apibench"
 
 
 def test_index_tune_writes_a_model_and_refuses_bad_pairs(

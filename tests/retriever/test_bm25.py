@@ -35,8 +35,42 @@ def test_add_replace_remove_match_a_fresh_build() -> None:
     index.replace(2, replacement)
     assert_same_scores(index, [CORPUS[0], CORPUS[1], replacement, CORPUS[3]])
 
-    index.remove(0)
-    assert_same_scores(index, [CORPUS[1], replacement, CORPUS[3]])
+    # Removing moves the last document into the gap; nothing else shifts.
+    assert index.remove(0) == 3
+    assert_same_scores(index, [CORPUS[3], CORPUS[1], replacement])
+    assert index.remove(2) is None  # the last one: nothing moves
+    assert_same_scores(index, [CORPUS[3], CORPUS[1]])
+
+
+def test_scores_match_after_many_random_changes() -> None:
+    """Adds, replacements and removals in any order leave the scores a fresh build of the
+    same corpus gives, including the idf floor for terms in more than half the docs."""
+    import random
+
+    rng = random.Random(7)
+    words = ["imag", "text", "translat", "detect", "classifi", "audio", "speech", "news"]
+    index = IncrementalBM25()
+    corpus: list[list[str]] = []
+    for _ in range(300):
+        document = [rng.choice(words) for _ in range(rng.randint(1, 6))]
+        action = rng.random()
+        if action < 0.5 or not corpus:
+            index.add(document)
+            corpus.append(document)
+        elif action < 0.75:
+            position = rng.randrange(len(corpus))
+            index.replace(position, document)
+            corpus[position] = document
+        else:
+            position = rng.randrange(len(corpus))
+            moved = index.remove(position)
+            last = corpus.pop()
+            if moved is not None:
+                corpus[position] = last
+        if corpus:
+            fresh = BM25Okapi(corpus)
+            for query in (["imag", "text"], ["news", "news", "audio"], ["unknown"]):
+                np.testing.assert_allclose(index.get_scores(query), fresh.get_scores(query))
 
 
 def test_tokenizer_stems_splits_camel_case_and_drops_stopwords() -> None:

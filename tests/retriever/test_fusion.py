@@ -5,7 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from retriever.fusion import domain_shares, ranks, reciprocal_rank_fusion, weighted_fusion
+from retriever.fusion import (
+    best_first,
+    domain_shares,
+    iter_best_first,
+    rank_at,
+    ranks,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+)
 
 NAN = float("nan")
 
@@ -65,3 +73,21 @@ def test_one_api_listed_many_times_votes_once() -> None:
         n_domains=2,
     )
     assert shares.tolist() == pytest.approx([0.5, 0.5])
+
+
+def test_best_first_and_rank_at_agree_with_a_full_stable_sort() -> None:
+    """The partial selections the scorer uses at scale give exactly what sorting every
+    score gave, ties and NaN included."""
+    rng = np.random.default_rng(3)
+    for size in (1, 7, 50, 400):
+        # Few distinct values, so ties are common; some NaN, some -inf.
+        scores = rng.integers(0, 5, size).astype(np.float64)
+        scores[rng.random(size) < 0.1] = np.nan
+        scores[rng.random(size) < 0.1] = -np.inf
+        full = np.argsort(-scores, kind="stable")
+        for count in (0, 1, 3, size // 2, size, size + 5):
+            np.testing.assert_array_equal(best_first(scores, count), full[: max(count, 0)])
+        assert list(iter_best_first(scores, start=2)) == list(full)
+        expected = ranks(scores)
+        for index in range(size):
+            assert rank_at(scores, index) == (int(expected[index]) or None)

@@ -294,3 +294,45 @@ def test_one_query_embeds_exactly_as_a_batch_does(embedder: SentenceTransformerE
         one = embedder.encode([text])
         assert one.shape == (1, embedder.dim) and one.dtype == np.float32
         np.testing.assert_allclose(one[0], expected, atol=1e-5)
+
+
+def test_a_service_saves_changes_late_but_searches_them_at_once(
+    retriever: HybridRetriever,
+    store: CatalogStore,
+    small_data: Path,
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    """With a save delay the index on disk lags (a cache, reconciled at open); search does
+    not, and `flush` writes what is pending."""
+    manifest_path = small_data / "index" / "manifest.json"
+    retriever.save_delay_s = 3600
+    retriever.save()  # the delay counts from the last save
+    saved_seq = json.loads(manifest_path.read_text())["catalog_seq"]
+    store.add(WEATHER)
+    assert retriever.sync() == 1
+    assert ids(retriever.search("what's the weather like in Paris today", 1)) == [WEATHER.id]
+    assert json.loads(manifest_path.read_text())["catalog_seq"] == saved_seq
+
+    # A process that stops without flushing loses nothing: the next open catches up.
+    reopened = HybridRetriever.open(store, embedder, small_data / "index")
+    assert ids(reopened.search("what's the weather like in Paris today", 1)) == [WEATHER.id]
+
+    retriever.flush()
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["catalog_seq"] == store.last_seq() and WEATHER.id in manifest["docs"]
+
+
+def test_removing_docs_keeps_every_other_doc_findable(
+    retriever: HybridRetriever, store: CatalogStore
+) -> None:
+    """A removal moves the last doc into the gap: the moved doc, and every other, must
+    still be found by its own description on both sides."""
+    docs = store.list_docs()
+    for doc in (docs[0], docs[len(docs) // 2]):
+        store.delete(doc.id)
+    retriever.sync()
+    assert len(retriever) == len(docs) - 2
+    for doc in store.list_docs()[-5:] + store.list_docs()[:5]:
+        for mode in ("bm25", "dense"):
+            found = retriever.search(doc.description or doc.name, 10, hub=doc.hub, mode=mode)
+            assert doc.call in {hit.doc.call for hit in found}, (mode, doc.id)
