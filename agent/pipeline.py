@@ -140,6 +140,7 @@ class Pipeline:
         self.pool.close()
         self.router.close()
         self.tasks.close()
+        self.store.close()
 
     # ----------------------------------------------------------------- the flow
 
@@ -314,7 +315,7 @@ def open_catalog_retriever(settings: Settings) -> HybridRetriever:
     from apidb.bundled import seed_default_catalog
     from retriever import HybridRetriever
 
-    store = CatalogStore(settings.catalog_path)
+    store = CatalogStore(settings.catalog_location)
     seed_default_catalog(store)
     embedder = catalog_embedder(settings, store)
     retriever = HybridRetriever.open(

@@ -231,12 +231,12 @@ class ArmPool:
 
 
 def open_router(settings: Settings, config: PoolConfig, *, extra: Sequence[str] = ()) -> Router:
-    """The router of `settings`' data dir over the pool's routed arms (plus `extra`, arms
-    a program brings), with the pool's policy, parameters, reward weights and scale: the
-    one place a service `Router` is built."""
+    """The router of `settings` (its data dir, or the shared database) over the pool's
+    routed arms (plus `extra`, arms a program brings), with the pool's policy, parameters,
+    reward weights and scale: the one place a service `Router` is built."""
     return Router(
         list(dict.fromkeys([*config.routed_arms(), *extra])),
-        settings.router_path,
+        settings.router_location,
         policy=config.router.policy,
         params=config.router.params,
         weights=config.reward.weights(),

@@ -146,6 +146,31 @@ class Settings(BaseSettings):
         return self.data_dir / "catalog.db"
 
     @property
+    def catalog_location(self) -> str | Path:
+        """Where the catalog lives: in the shared PostgreSQL database when
+        `TOOLROUTE_DATABASE_URL` names one (every instance then serves one catalog and
+        follows its change log), else `catalog.db` in the data dir."""
+        return self.shared_database_url() or self.catalog_path
+
+    @property
+    def router_location(self) -> str | Path:
+        """Where the router's state lives: the shared PostgreSQL database (every replica
+        learns from every replica's rewards), else `router.db` in the data dir."""
+        return self.shared_database_url() or self.router_path
+
+    def shared_database_url(self) -> str | None:
+        """`TOOLROUTE_DATABASE_URL` when it names a PostgreSQL database. (A SQLite URL moves
+        only the tasks: a file is never shared between machines.)"""
+        from agent.tasks import database_url
+
+        if self.database_url is None:
+            return None
+        url = database_url(self.database_url)
+        if url.get_backend_name() != "postgresql":
+            return None
+        return url.render_as_string(hide_password=False)
+
+    @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 

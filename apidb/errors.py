@@ -4,7 +4,8 @@
     ├── LoaderError          an import file could not be read or normalised
     │   └── InvalidDocError  a doc that could not be stored and read back (names it)
     ├── DocNotFoundError     no doc with that id
-    └── DocExistsError       a doc with that id is already in the catalog
+    ├── DocExistsError       a doc with that id is already in the catalog
+    └── CatalogUnavailableError  the catalog's database cannot be reached (retry later)
 
 Every loader validates a whole file before anything is written, so a LoaderError means
 the catalog was left as it was.
@@ -15,6 +16,11 @@ from __future__ import annotations
 
 class CatalogError(Exception):
     """Base class for every error the catalog raises."""
+
+
+class CatalogUnavailableError(CatalogError):
+    """The catalog's database server is down or restarting: nothing was changed, and the
+    same request may succeed in a moment (the service answers 503 with Retry-After)."""
 
 
 class LoaderError(CatalogError):

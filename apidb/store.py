@@ -13,43 +13,83 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from apidb.errors import CatalogError, DocExistsError, DocNotFoundError, InvalidDocError
+from apidb.database import (
+    Migration,
+    SchemaVersionError,
+    database_location,
+    migrate,
+    open_engine,
+    write_transaction,
+)
+from apidb.errors import (
+    CatalogError,
+    CatalogUnavailableError,
+    DocExistsError,
+    DocNotFoundError,
+    InvalidDocError,
+)
 from apidb.names import hub_key
 from apidb.schema import APIDoc, utcnow
 
 log = logging.getLogger(__name__)
 ChangeOp = Literal["put", "delete"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS docs (
-    id         TEXT PRIMARY KEY,
-    hub        TEXT NOT NULL,
-    version    INTEGER NOT NULL,
-    body       TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS docs_hub ON docs (hub, id);
-CREATE TABLE IF NOT EXISTS changes (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id     TEXT NOT NULL,
-    op         TEXT NOT NULL CHECK (op IN ('put', 'delete')),
-    version    INTEGER NOT NULL,
-    at         TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS changes_doc ON changes (doc_id, version);
-CREATE TABLE IF NOT EXISTS meta (
-    key        TEXT PRIMARY KEY,
-    value      TEXT NOT NULL
-);
-"""
+metadata = MetaData()
+# The same tables the first (sqlite3) version created, so its files open as they are.
+docs_table = Table(
+    "docs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("hub", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("docs_hub", "hub", "id"),
+)
+changes_table = Table(
+    "changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("doc_id", Text, nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("at", Text, nullable=False),
+    Index("changes_doc", "doc_id", "version"),
+    sqlite_autoincrement=True,  # never reuse a sequence number
+)
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Schema versions (apidb.database.migrate): [0] is the first schema. Add a step, never edit
+# one, when the tables change.
+MIGRATIONS: list[Migration | None] = [None]
+_LOCK = "catalog"
+_ID_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,27 +107,40 @@ class ImportSummary:
     unchanged: int
 
 
-class CatalogStore:
-    """API docs in one SQLite file (WAL mode, safe for several processes)."""
+def catalog_url(location: str | Path | URL) -> URL:
+    """A SQLite file (a path, or ":memory:") or a database URL (`postgresql://...`)."""
+    try:
+        return database_location(location)
+    except ValueError as exc:
+        raise CatalogError(f"the catalog: {exc}") from exc
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+class CatalogStore:
+    """API docs in a SQLite file (WAL mode, safe for several processes) or in PostgreSQL
+    (shared by several service instances)."""
+
+    def __init__(self, location: str | Path | URL) -> None:
+        self.url = catalog_url(location)
+        self.dialect = self.url.get_backend_name()
+        self.path = Path(self.url.database or "") if self.dialect == "sqlite" else None
+        self._engine = open_engine(self.url)
         try:
-            self._conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"cannot open the catalog database {self.path}: {exc}") from exc
-        # One connection shared by threads; sqlite3 objects are not safe to use concurrently.
-        self._lock = threading.RLock()
+            migrate(self._engine, "catalog", metadata, MIGRATIONS)
+        except SchemaVersionError as exc:
+            self._engine.dispose()
+            raise CatalogError(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise _translated(exc, f"cannot open the catalog database {self.describe()}") from exc
+
+    def describe(self) -> str:
+        """Where the catalog lives, without a password."""
+        if self.path is not None:
+            return str(self.path)
+        return self.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._engine.dispose()
 
     def __enter__(self) -> CatalogStore:
         return self
@@ -98,8 +151,8 @@ class CatalogStore:
     # ----------------------------------------------------------------- reads
 
     def get(self, doc_id: str) -> APIDoc:
-        with self._reading():
-            row = self._conn.execute("SELECT body FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        with self._reading() as conn:
+            row = conn.execute(select(docs_table.c.body).where(docs_table.c.id == doc_id)).first()
         doc = None if row is None else _read(doc_id, row[0])
         if doc is None:
             raise DocNotFoundError(doc_id)
@@ -108,13 +161,12 @@ class CatalogStore:
     def get_many(self, doc_ids: Iterable[str]) -> dict[str, APIDoc]:
         ids = list(dict.fromkeys(doc_ids))
         found: dict[str, APIDoc] = {}
-        with self._reading():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"SELECT id, body FROM docs WHERE id IN ({marks})", chunk
-                ).fetchall()
+        with self._reading() as conn:
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                rows = conn.execute(
+                    select(docs_table.c.id, docs_table.c.body).where(docs_table.c.id.in_(chunk))
+                )
                 for doc_id, body in rows:
                     doc = _read(doc_id, body)
                     if doc is not None:
@@ -122,9 +174,10 @@ class CatalogStore:
         return found
 
     def __contains__(self, doc_id: object) -> bool:
-        with self._reading():
-            row = self._conn.execute("SELECT 1 FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        return row is not None
+        if not isinstance(doc_id, str):
+            return False
+        with self._reading() as conn:
+            return self._exists(conn, doc_id)
 
     def list_docs(
         self,
@@ -145,55 +198,59 @@ class CatalogStore:
         offset: int = 0,
         after: str | None = None,
     ) -> Iterator[APIDoc]:
-        query = "SELECT id, body FROM docs"
-        where: list[str] = []
-        params: list[object] = []
+        query = select(docs_table.c.id, docs_table.c.body).order_by(docs_table.c.id)
         if hub is not None:
-            where.append("hub = ?")
-            params.append(hub_key(hub))
+            query = query.where(docs_table.c.hub == hub_key(hub))
         if after is not None:
-            where.append("id > ?")
-            params.append(after)
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY id LIMIT ? OFFSET ?"
-        params += [-1 if limit is None else limit, offset]
-        with self._reading():
-            rows = self._conn.execute(query, params).fetchall()
+            query = query.where(docs_table.c.id > after)
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
         for doc_id, body in rows:
             doc = _read(doc_id, body)
             if doc is not None:
                 yield doc
 
     def count(self, *, hub: str | None = None) -> int:
-        with self._reading():
-            if hub is None:
-                row = self._conn.execute("SELECT count(*) FROM docs").fetchone()
-            else:
-                row = self._conn.execute(
-                    "SELECT count(*) FROM docs WHERE hub = ?", (hub_key(hub),)
-                ).fetchone()
-        return int(row[0])
+        query = select(func.count()).select_from(docs_table)
+        if hub is not None:
+            query = query.where(docs_table.c.hub == hub_key(hub))
+        with self._reading() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def hubs(self) -> dict[str, int]:
-        with self._reading():
-            rows = self._conn.execute(
-                "SELECT hub, count(*) FROM docs GROUP BY hub ORDER BY hub"
-            ).fetchall()
-        return {hub: int(n) for hub, n in rows}
+        query = (
+            select(docs_table.c.hub, func.count())
+            .group_by(docs_table.c.hub)
+            .order_by(docs_table.c.hub)
+        )
+        with self._reading() as conn:
+            return {hub: int(n) for hub, n in conn.execute(query)}
 
     # ----------------------------------------------------------------- change log
 
     def last_seq(self) -> int:
-        with self._reading():
-            row = self._conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
-        return int(row[0])
+        with self._reading() as conn:
+            return int(
+                conn.execute(select(func.coalesce(func.max(changes_table.c.seq), 0))).scalar_one()
+            )
 
     def changes_since(self, seq: int) -> list[Change]:
-        with self._reading():
-            rows = self._conn.execute(
-                "SELECT seq, doc_id, op, version FROM changes WHERE seq > ? ORDER BY seq", (seq,)
-            ).fetchall()
+        query = (
+            select(
+                changes_table.c.seq,
+                changes_table.c.doc_id,
+                changes_table.c.op,
+                changes_table.c.version,
+            )
+            .where(changes_table.c.seq > seq)
+            .order_by(changes_table.c.seq)
+        )
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
         return [Change(int(s), d, op, int(v)) for s, d, op, v in rows]
 
     # ----------------------------------------------------------------- writes
@@ -234,95 +291,135 @@ class CatalogStore:
     def delete(self, doc_id: str) -> None:
         """Remove a doc, readable or not (a row an older version wrote may not be)."""
         with self._transaction() as conn:
-            row = conn.execute("SELECT version FROM docs WHERE id = ?", (doc_id,)).fetchone()
-            if row is None:
+            version = conn.execute(
+                select(docs_table.c.version).where(docs_table.c.id == doc_id)
+            ).scalar_one_or_none()
+            if version is None:
                 raise DocNotFoundError(doc_id)
-            conn.execute("DELETE FROM docs WHERE id = ?", (doc_id,))
-            self._log(conn, doc_id, "delete", int(row[0]))
+            conn.execute(docs_table.delete().where(docs_table.c.id == doc_id))
+            self._log(conn, doc_id, "delete", int(version))
 
     def copy_to(self, path: str | Path) -> CatalogStore:
-        """A consistent copy of this catalog in a new file (SQLite's online backup)."""
+        """A consistent copy of this catalog in a new SQLite file (for a scratch index)."""
         target = CatalogStore(path)
-        with self._lock, target._lock:
-            self._conn.backup(target._conn)
+        if self.dialect == "sqlite":  # SQLite's online backup: the file as it is, at once
+            source_raw, target_raw = self._engine.raw_connection(), target._engine.raw_connection()
+            try:
+                source_raw.driver_connection.backup(target_raw.driver_connection)  # type: ignore[union-attr]
+            finally:
+                source_raw.close()
+                target_raw.close()
+        else:
+            target.upsert_many(self.iter_docs())
         return target
 
     # ----------------------------------------------------------------- metadata
 
     def get_meta(self, key: str) -> str | None:
-        with self._reading():
-            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        with self._reading() as conn:
+            value = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == key)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+            conn.execute(self._upsert(meta_table, {"key": key, "value": value}, ["key"], ["value"]))
 
     # ----------------------------------------------------------------- internals
 
     @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """The connection's lock, and SQLite's errors as `CatalogError` (the one boundary
-        where they are translated: a locked or broken file is not a bug in the caller)."""
-        with self._lock:
-            try:
-                yield
-            except sqlite3.Error as exc:
-                raise CatalogError(f"the catalog database {self.path}: {exc}") from exc
+    def _reading(self) -> Iterator[Connection]:
+        """A connection, with database errors as `CatalogError` (the one boundary where
+        they are translated: a locked file or a server that is down is not a bug in the
+        caller)."""
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _translated(exc, f"the catalog database {self.describe()}") from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._reading():
-            conn = self._conn
-            # IMMEDIATE takes the write lock up front, so two processes importing at once
-            # serialise instead of failing half-way with "database is locked".
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with write_transaction(self._engine, _LOCK) as conn:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        except SQLAlchemyError as exc:
+            raise _translated(exc, f"the catalog database {self.describe()}") from exc
+
+    def _upsert(
+        self, table: Table, values: dict[str, Any], keys: list[str], updated: list[str]
+    ) -> Any:
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(table).values(**values)
+        return statement.on_conflict_do_update(
+            index_elements=keys, set_={name: statement.excluded[name] for name in updated}
+        )
 
     @staticmethod
-    def _exists(conn: sqlite3.Connection, doc_id: str) -> bool:
-        return conn.execute("SELECT 1 FROM docs WHERE id = ?", (doc_id,)).fetchone() is not None
+    def _exists(conn: Connection, doc_id: str) -> bool:
+        return (
+            conn.execute(select(docs_table.c.id).where(docs_table.c.id == doc_id)).first()
+            is not None
+        )
 
     @staticmethod
-    def _current(conn: sqlite3.Connection, doc_id: str) -> APIDoc | None:
+    def _current(conn: Connection, doc_id: str) -> APIDoc | None:
         """The stored doc (None if absent or unreadable: a write replaces an unreadable row)."""
-        row = conn.execute("SELECT body FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        return None if row is None else _read(doc_id, row[0])
+        body = conn.execute(
+            select(docs_table.c.body).where(docs_table.c.id == doc_id)
+        ).scalar_one_or_none()
+        return None if body is None else _read(doc_id, body)
 
     @staticmethod
-    def _next_version(conn: sqlite3.Connection, doc_id: str) -> int:
-        row = conn.execute(
-            "SELECT coalesce(max(version), 0) FROM changes WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
-        return int(row[0]) + 1
+    def _next_version(conn: Connection, doc_id: str) -> int:
+        latest = conn.execute(
+            select(func.coalesce(func.max(changes_table.c.version), 0)).where(
+                changes_table.c.doc_id == doc_id
+            )
+        ).scalar_one()
+        return int(latest) + 1
 
-    def _write(self, conn: sqlite3.Connection, doc: APIDoc, version: int) -> APIDoc:
+    def _write(self, conn: Connection, doc: APIDoc, version: int) -> APIDoc:
         stored = doc.model_copy(update={"version": version, "updated_at": utcnow()})
         _check_storable(stored)
-        conn.execute(
-            "INSERT INTO docs (id, hub, version, body) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET hub = excluded.hub, version = excluded.version, "
-            "body = excluded.body",
-            (stored.id, stored.hub, version, stored.model_dump_json()),
-        )
+        row = {
+            "id": stored.id,
+            "hub": stored.hub,
+            "version": version,
+            "body": stored.model_dump_json(),
+        }
+        conn.execute(self._upsert(docs_table, row, ["id"], ["hub", "version", "body"]))
         self._log(conn, stored.id, "put", version)
         return stored
 
     @staticmethod
-    def _log(conn: sqlite3.Connection, doc_id: str, op: ChangeOp, version: int) -> None:
+    def _log(conn: Connection, doc_id: str, op: ChangeOp, version: int) -> None:
         conn.execute(
-            "INSERT INTO changes (doc_id, op, version, at) VALUES (?, ?, ?, ?)",
-            (doc_id, op, version, utcnow().isoformat()),
+            changes_table.insert().values(
+                doc_id=doc_id, op=op, version=version, at=utcnow().isoformat()
+            )
         )
+
+
+def _translated(exc: SQLAlchemyError, where: str) -> CatalogError:
+    """A database error as the catalog's: unreachable (the service answers 503 and retries)
+    or otherwise broken."""
+    message = f"{where}: {_first_line(getattr(exc, 'orig', None) or exc)}"
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return CatalogUnavailableError(message)
+    if isinstance(exc, DBAPIError) and _unreachable(exc):
+        return CatalogUnavailableError(message)
+    return CatalogError(message)
+
+
+def _unreachable(exc: DBAPIError) -> bool:
+    """A server that is down or restarting (not a locked SQLite file, not bad SQL)."""
+    inner = exc.orig
+    if isinstance(inner, sqlite3.Error):
+        return False
+    name = type(inner).__name__
+    return name in {"OperationalError", "InterfaceError", "AdminShutdown", "CannotConnectNow"}
 
 
 def _check_storable(doc: APIDoc) -> None:

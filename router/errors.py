@@ -26,6 +26,11 @@ class PolicyConfigError(RouterError):
     pass
 
 
+class RouterUnavailableError(RouterError):
+    """The router's database cannot be reached (a PostgreSQL server down or restarting):
+    nothing was learned, and the same request may succeed in a moment (503)."""
+
+
 class PolicyStateError(RouterError):
     pass
 

@@ -19,13 +19,30 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from router.errors import PolicyConfigError, PolicyStateError, UnknownPolicyError
+from sqlalchemy import Column, Float, Integer, MetaData, Table, Text, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
+
+from apidb.database import (
+    Migration,
+    database_location,
+    migrate,
+    open_engine,
+    write_transaction,
+)
+from router.errors import (
+    PolicyConfigError,
+    PolicyStateError,
+    RouterUnavailableError,
+    UnknownPolicyError,
+)
 from router.features import FEATURE_DIM, FeatureBuilder
 from router.policies import Policy, RouteContext
 from router.registry import (
@@ -39,27 +56,45 @@ from router.reward import RewardScale, RewardWeights, normalised, reward
 
 logger = logging.getLogger("toolroute.router")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS policy_state (
-    name       TEXT PRIMARY KEY,
-    state      TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS arm_stats (
-    arm            TEXT PRIMARY KEY,
-    pulls          INTEGER NOT NULL DEFAULT 0,
-    reward_sum     REAL NOT NULL DEFAULT 0,
-    accuracy_sum   REAL NOT NULL DEFAULT 0,
-    cost_sum       REAL NOT NULL DEFAULT 0,
-    latency_sum    REAL NOT NULL DEFAULT 0,
-    infra_failures INTEGER NOT NULL DEFAULT 0,
-    feedback_count INTEGER NOT NULL DEFAULT 0,
-    feedback_sum   REAL NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+metadata = MetaData()
+policy_state_table = Table(
+    "router_policy_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+)
+arm_stats_table = Table(
+    "router_arm_stats",
+    metadata,
+    Column("arm", Text, primary_key=True),
+    Column("pulls", Integer, nullable=False, server_default="0"),
+    Column("reward_sum", Float, nullable=False, server_default="0"),
+    Column("accuracy_sum", Float, nullable=False, server_default="0"),
+    Column("cost_sum", Float, nullable=False, server_default="0"),
+    Column("latency_sum", Float, nullable=False, server_default="0"),
+    Column("infra_failures", Integer, nullable=False, server_default="0"),
+    Column("feedback_count", Integer, nullable=False, server_default="0"),
+    Column("feedback_sum", Float, nullable=False, server_default="0"),
+)
+meta_table = Table(
+    "router_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+_STAT_COLUMNS = [c.name for c in arm_stats_table.columns if c.name != "arm"]
+
+
+def _prefix_table_names(conn: Connection) -> None:
+    """Schema 2: the router's tables get a `router_` prefix, so that they can share one
+    PostgreSQL database with the catalog's (both had a `meta` table)."""
+    for name in ("policy_state", "arm_stats", "meta"):
+        conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO router_{name}")
+
+
+# apidb.database.migrate: [0] is the first schema (router.db files from before versions).
+MIGRATIONS: list[Migration | None] = [None, _prefix_table_names]
+_LOCK = "router"
 
 
 @dataclass(frozen=True)
@@ -82,7 +117,7 @@ class Router:
     def __init__(
         self,
         arms: Sequence[str],
-        path: str | Path,
+        location: str | Path | URL,
         *,
         policy: str = DEFAULT_POLICY,
         params: dict[str, dict[str, Any]] | None = None,
@@ -93,7 +128,12 @@ class Router:
         if not arms:
             raise PolicyConfigError("the router needs at least one arm")
         self.arms = list(dict.fromkeys(arms))
-        self.path = Path(path)
+        # A SQLite file (one instance), or a database URL: every replica that names the
+        # same PostgreSQL database learns from every replica's rewards.
+        self.url = database_location(location)
+        self.path = (
+            Path(self.url.database or "") if self.url.get_backend_name() == "sqlite" else None
+        )
         self.params = params or {}
         self.scale = scale or RewardScale()
         self.seed = seed
@@ -105,36 +145,36 @@ class Router:
                 f"parameters for unknown policies: {', '.join(sorted(unknown))}"
             )
         self._policies = {name: self._fresh(name) for name in POLICIES}
-        self._conn = self._connect()
+        self._engine = self._connect()
         self._version = -1
         with self._lock:
-            if self._get_meta("policy") is None:
+            if self._read(lambda conn: _get_meta(conn, "policy")) is None:
                 self._write_settings(
                     validate_policy_name(policy, self.arms), weights or RewardWeights()
                 )
-            self._refresh()
+            self._refresh_now()
 
     # ----------------------------------------------------------------- settings
 
     @property
     def policy(self) -> str:
         with self._lock:
-            self._refresh()
+            self._refresh_now()
             return self._active
 
     @property
     def weights(self) -> RewardWeights:
         with self._lock:
-            self._refresh()
+            self._refresh_now()
             return self._weights
 
     def configure(self, *, policy: str | None = None, weights: RewardWeights | None = None) -> None:
         """Change the active policy and/or default reward weights (persisted)."""
         with self._lock:
-            self._refresh()
+            self._refresh_now()
             name = validate_policy_name(policy, self.arms) if policy else self._active
             self._write_settings(name, weights or self._weights)
-            self._refresh()
+            self._refresh_now()
 
     # ----------------------------------------------------------------- routing
 
@@ -155,7 +195,7 @@ class Router:
         allowed: Sequence[str] | None = None,
     ) -> Selection:
         with self._lock:
-            self._refresh()
+            self._refresh_now()
             name = validate_policy_name(policy, self.arms) if policy else self._active
             chooser = self._policy(name)
             scores = chooser.scores(context)
@@ -180,15 +220,14 @@ class Router:
         with self._transaction() as conn:
             for policy in self._policies.values():
                 policy.update(arm, context, r01)
-            conn.execute(
-                "INSERT INTO arm_stats"
-                " (arm, pulls, reward_sum, accuracy_sum, cost_sum, latency_sum)"
-                " VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT(arm) DO UPDATE SET"
-                " pulls = pulls + 1, reward_sum = reward_sum + excluded.reward_sum,"
-                " accuracy_sum = accuracy_sum + excluded.accuracy_sum,"
-                " cost_sum = cost_sum + excluded.cost_sum,"
-                " latency_sum = latency_sum + excluded.latency_sum",
-                (arm, value, accuracy, cost, latency_s),
+            self._add_stats(
+                conn,
+                arm,
+                pulls=1,
+                reward_sum=value,
+                accuracy_sum=accuracy,
+                cost_sum=cost,
+                latency_sum=latency_s,
             )
             self._save_states(conn)
         return value
@@ -202,34 +241,22 @@ class Router:
         with self._transaction() as conn:
             for policy in self._policies.values():
                 policy.update(arm, context, r01)
-            conn.execute(
-                "INSERT INTO arm_stats (arm, feedback_count, feedback_sum) VALUES (?, 1, ?)"
-                " ON CONFLICT(arm) DO UPDATE SET feedback_count = feedback_count + 1,"
-                " feedback_sum = feedback_sum + excluded.feedback_sum",
-                (arm, score),
-            )
+            self._add_stats(conn, arm, feedback_count=1, feedback_sum=score)
             self._save_states(conn)
         return r01
 
     def record_infra_failure(self, arm: str) -> None:
         """The arm could not answer: counted, but never taught as a wrong answer."""
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO arm_stats (arm, infra_failures) VALUES (?, 1)"
-                " ON CONFLICT(arm) DO UPDATE SET infra_failures = infra_failures + 1",
-                (arm,),
-            )
+            self._add_stats(conn, arm, infra_failures=1)
 
     def stats(self, context: RouteContext | None = None) -> dict[str, Any]:
         """Per-arm pulls, means and the active policy's current scores."""
         with self._lock:
-            self._refresh()
+            self._refresh_now()
+            query = select(arm_stats_table.c.arm, *(arm_stats_table.c[c] for c in _STAT_COLUMNS))
             rows = {
-                row[0]: row
-                for row in self._conn.execute(
-                    "SELECT arm, pulls, reward_sum, accuracy_sum, cost_sum, latency_sum,"
-                    " infra_failures, feedback_count, feedback_sum FROM arm_stats"
-                )
+                row[0]: tuple(row) for row in self._read(lambda conn: conn.execute(query).all())
             }
             active = self._policy(self._active)
             ctx = context or self.context(None, [], None, None)
@@ -260,12 +287,12 @@ class Router:
         """Forget everything learned (settings stay)."""
         with self._transaction() as conn:
             self._policies = {name: self._fresh(name) for name in POLICIES}
-            conn.execute("DELETE FROM arm_stats")
+            conn.execute(arm_stats_table.delete())
             self._save_states(conn)
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._engine.dispose()
 
     # ----------------------------------------------------------------- internals
 
@@ -283,11 +310,13 @@ class Router:
         if arm not in self.arms:
             raise PolicyConfigError(f"unknown arm {arm!r}; arms: {', '.join(self.arms)}")
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _connect(self) -> Engine:
         try:
             return self._open_db()
-        except sqlite3.DatabaseError as exc:
+        except DatabaseError as exc:
+            if self.path is None or not isinstance(exc.orig, sqlite3.DatabaseError):
+                raise self._unavailable(exc) from exc
+            # A file that is not SQLite at all: set it aside and start afresh.
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             logger.warning(
                 "router state %s is unreadable (%s); moved to %s and reset", self.path, exc, aside
@@ -295,37 +324,59 @@ class Router:
             self.path.rename(aside)
             return self._open_db()
 
-    def _open_db(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-        return conn
+    def _open_db(self) -> Engine:
+        engine = open_engine(self.url)
+        try:
+            migrate(engine, "router", metadata, MIGRATIONS, first_schema_tables={"policy_state"})
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
+
+    def _unavailable(self, exc: SQLAlchemyError) -> RouterUnavailableError:
+        where = str(self.path) if self.path else self.url.render_as_string(hide_password=True)
+        inner = getattr(exc, "orig", None) or exc
+        return RouterUnavailableError(f"the router's database {where}: {inner}")
+
+    def _read(self, reading: Callable[[Connection], _T]) -> _T:
+        try:
+            with self._engine.connect() as conn:
+                return reading(conn)
+        except SQLAlchemyError as exc:
+            raise self._unavailable(exc) from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction on the latest state; bumps the version on success."""
+    def _transaction(self) -> Iterator[Connection]:
+        """A write transaction on the latest state, holding the router's writer lock (so
+        replicas' updates queue and none is lost); bumps the version on success."""
         with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                self._refresh()
-                yield conn
-                self._version += 1
-                self._set_meta("version", str(self._version))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                self._version = -1  # memory may be ahead of the database: reload next time
-                raise
+                with write_transaction(self._engine, _LOCK) as conn:
+                    try:
+                        self._refresh(conn)
+                        yield conn
+                        self._version += 1
+                        _set_meta(conn, self.dialect, "version", str(self._version))
+                    except BaseException:
+                        self._version = -1  # memory may be ahead of the database: reload
+                        raise
+            except SQLAlchemyError as exc:
+                raise self._unavailable(exc) from exc
 
-    def _refresh(self) -> None:
-        version = int(self._get_meta("version") or 0)
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    def _refresh_now(self) -> None:
+        self._read(self._refresh)
+
+    def _refresh(self, conn: Connection) -> None:
+        version = int(_get_meta(conn, "version") or 0)
         if version == self._version:
             return
-        self._active = self._get_meta("policy") or DEFAULT_POLICY
+        self._active = _get_meta(conn, "policy") or DEFAULT_POLICY
         try:
-            self._weights = RewardWeights.model_validate_json(self._get_meta("weights") or "{}")
+            self._weights = RewardWeights.model_validate_json(_get_meta(conn, "weights") or "{}")
         except ValueError as exc:
             logger.warning("stored reward weights are invalid (%s); using the defaults", exc)
             self._weights = RewardWeights()
@@ -334,7 +385,9 @@ class Router:
         except UnknownPolicyError:
             logger.warning("stored policy %r is unknown; using %s", self._active, DEFAULT_POLICY)
             self._active = DEFAULT_POLICY
-        stored = dict(self._conn.execute("SELECT name, state FROM policy_state").fetchall())
+        stored = dict(
+            conn.execute(select(policy_state_table.c.name, policy_state_table.c.state)).all()
+        )
         for name in POLICIES:
             fresh = self._fresh(name)
             if name in stored:
@@ -348,29 +401,58 @@ class Router:
             self._policies[name] = fresh
         self._version = version
 
-    def _save_states(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT INTO policy_state (name, state) VALUES (?, ?)"
-            " ON CONFLICT(name) DO UPDATE SET state = excluded.state",
-            [(name, json.dumps(p.state())) for name, p in self._policies.items()],
+    def _save_states(self, conn: Connection) -> None:
+        for name, policy in self._policies.items():
+            conn.execute(
+                _upsert(
+                    self.dialect,
+                    policy_state_table,
+                    {"name": name, "state": json.dumps(policy.state())},
+                    "name",
+                )
+            )
+
+    def _add_stats(self, conn: Connection, arm: str, **amounts: float) -> None:
+        """Add to an arm's counters in one statement (an upsert that increments)."""
+        insert = _dialect_insert(self.dialect)(arm_stats_table).values(arm=arm, **amounts)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["arm"],
+                set_={name: arm_stats_table.c[name] + insert.excluded[name] for name in amounts},
+            )
         )
 
     def _write_settings(self, policy: str, weights: RewardWeights) -> None:
-        with self._transaction():
-            self._set_meta("policy", policy)
-            self._set_meta("weights", weights.model_dump_json())
+        with self._transaction() as conn:
+            _set_meta(conn, self.dialect, "policy", policy)
+            _set_meta(conn, self.dialect, "weights", weights.model_dump_json())
         self._version = -1  # settings changed under the cached copy: reload them
 
-    def _get_meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
 
-    def _set_meta(self, key: str, value: str) -> None:
-        self._conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+_T = TypeVar("_T")
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _upsert(dialect: str, table: Table, values: dict[str, Any], key: str) -> Any:
+    statement = _dialect_insert(dialect)(table).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=[key],
+        set_={name: statement.excluded[name] for name in values if name != key},
+    )
+
+
+def _get_meta(conn: Connection, key: str) -> str | None:
+    value = conn.execute(
+        select(meta_table.c.value).where(meta_table.c.key == key)
+    ).scalar_one_or_none()
+    return None if value is None else str(value)
+
+
+def _set_meta(conn: Connection, dialect: str, key: str, value: str) -> None:
+    conn.execute(_upsert(dialect, meta_table, {"key": key, "value": value}, "key"))
 
 
 def _finite(value: float | None) -> float | None:

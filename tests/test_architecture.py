@@ -17,7 +17,8 @@ PACKAGES = ("apidb", "retriever", "router", "agent")
 ALLOWED = {
     "apidb": {"apidb"},
     "retriever": {"retriever", "apidb"},
-    "router": {"router"},
+    # apidb.database only: the one way to reach SQLite or PostgreSQL (router state).
+    "router": {"router", "apidb"},
     "agent": {"agent", "router", "retriever", "apidb"},
 }
 MAX_MODULE_LINES = 500

@@ -111,7 +111,7 @@ def open_store() -> CatalogStore:
     from apidb import CatalogStore
     from apidb.bundled import seed_default_catalog
 
-    store = CatalogStore(settings().catalog_path)
+    store = CatalogStore(settings().catalog_location)
     seed_default_catalog(store)
     return store
 

@@ -30,12 +30,13 @@ def keys_create(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create an API key: printed once; only its hash is kept (in DATA/api_keys.json)."""
-    from agent.service.auth import add_to_keys_file, digest, key_id, new_key
+    """Create an API key: printed once; only its hash is kept (in DATA/api_keys.json, or
+    the shared database). Running instances accept it within a second."""
+    from agent.service.auth import digest, key_id, key_store, new_key
 
     key = new_key()
-    add_to_keys_file(settings().data_dir, digest(key), "admin" if admin else "user")
     scope = "admin" if admin else "user"
+    key_store(settings()).add(digest(key), scope)
     if as_json:
         print_json({"key": key, "id": key_id(digest(key)), "scope": scope})
         return
@@ -47,9 +48,9 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: JsonFlag = False) -> None:
     """The stored keys' ids and scopes (keys from TOOLROUTE_* variables are not listed)."""
-    from agent.service.auth import key_id, read_keys_file
+    from agent.service.auth import key_id, key_store
 
-    stored = read_keys_file(settings().data_dir)
+    stored = key_store(settings()).read()
     rows = [{"id": key_id(d), "scope": "user"} for d in stored.get("sha256", [])]
     rows += [{"id": key_id(d), "scope": "admin"} for d in stored.get("admin_sha256", [])]
     if as_json:
@@ -63,13 +64,10 @@ def keys_list(as_json: JsonFlag = False) -> None:
 def keys_revoke(
     key_id_: Annotated[str, typer.Argument(metavar="ID", help="From `keys list`.")],
 ) -> None:
-    """Remove a stored key; a running service stops accepting it at its next start."""
-    from agent.service.auth import key_id, read_keys_file, write_keys_file
+    """Remove a stored key; running instances stop accepting it within a second."""
+    from agent.service.auth import key_store
 
-    stored = read_keys_file(settings().data_dir)
-    kept = {name: [d for d in digests if key_id(d) != key_id_] for name, digests in stored.items()}
-    if kept == stored:
+    if not key_store(settings()).remove(key_id_):
         err.print(f"[bold red]error:[/] no stored key with id {key_id_!r}", highlight=False)
         raise typer.Exit(2)
-    write_keys_file(settings().data_dir, kept)
     out.print(f"revoked {key_id_}")

@@ -43,7 +43,7 @@ class _RemoteObserver:
         from retriever import HybridRetriever
 
         shared = Settings.model_validate(settings)
-        store = CatalogStore(shared.catalog_path)
+        store = CatalogStore(shared.catalog_location)
         embedder = catalog_embedder(shared, store)
         retriever = HybridRetriever.open(
             store,

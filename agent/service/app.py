@@ -27,10 +27,11 @@ from agent.service.middleware import BodyLimitMiddleware, ObservabilityMiddlewar
 from agent.service.state import PipelineFactory, ServiceState, default_pipeline
 from agent.settings import Settings
 from apidb import CatalogError, DocExistsError, DocNotFoundError, LoaderError
+from apidb.errors import CatalogUnavailableError
 from retriever import RetrieverError
 from retriever.errors import QueryError
 from router import RouterError
-from router.errors import PolicyConfigError, UnknownPolicyError
+from router.errors import PolicyConfigError, RouterUnavailableError, UnknownPolicyError
 
 log = logging.getLogger("toolroute.service")
 
@@ -149,7 +150,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # Nothing was stored, so the client may retry; the database is usually back soon.
-        log.error("task database unavailable: %s", exc)
+        log.error("database unavailable: %s", exc)
         response = _error(503, "database_unavailable", str(exc))
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response
@@ -162,6 +163,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ValidationError, validation_error)
     app.add_exception_handler(DatabaseUnavailableError, database_unavailable)
+    app.add_exception_handler(CatalogUnavailableError, database_unavailable)
+    app.add_exception_handler(RouterUnavailableError, database_unavailable)
     # Most specific first: Starlette picks the handler by walking the exception's MRO.
     for exc_type, status, kind in (
         (DocNotFoundError, 404, "not_found"),

@@ -8,29 +8,41 @@ Two scopes:
 - **admin** keys may also write the catalog (`/v1/apis` writes and imports), change or
   reset the router, and read every task.
 
-User keys come from `TOOLROUTE_API_KEYS` or, when none are set, from `api_keys.json` in the
-data dir, where `toolroute serve` writes one newly created key on first start (and prints
-it once). Admin keys come from `TOOLROUTE_ADMIN_KEYS`, and from the same file's
-`admin_sha256` list (`toolroute keys create --admin`). With none, nobody is admin over HTTP:
-the local CLI is. Only SHA-256 digests are held, in memory and on disk; a plain fast hash is
-right because keys are 256-bit random tokens, not passwords: there is nothing to brute-force.
+User keys come from `TOOLROUTE_API_KEYS` or, when none are set, from the key store
+(agent/service/keystore.py: `api_keys.json` in the data dir, or the shared database's
+`api_keys` table), where `toolroute serve` stores one newly created key on first start (and
+prints it once). Admin keys come from `TOOLROUTE_ADMIN_KEYS`, and from the store's admin
+keys (`toolroute keys create --admin`). With none, nobody is admin over HTTP: the local CLI
+is. Only SHA-256 digests are held, in memory and at rest; a plain fast hash is right
+because keys are 256-bit random tokens, not passwords: there is nothing to brute-force.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
+import logging
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from agent.errors import DatabaseUnavailableError
+from agent.service.keystore import KEYS_FILE, KeyStore, key_id
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+
+log = logging.getLogger("toolroute.service")
 
 KEY_PREFIX = "tr_"
-KEYS_FILE = "api_keys.json"
 Scope = Literal["user", "admin"]
+# How stale a running service's view of the stored keys may be.
+REFRESH_S = 1.0
+
+__all__ = ["KEYS_FILE", "ApiKey", "Keyring", "digest", "key_id", "key_store", "new_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,75 +71,104 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def key_id(key_digest: str) -> str:
-    return key_digest[:12]
-
-
 class Keyring:
-    def __init__(self, digests: Iterable[str], admin_digests: Iterable[str] = ()) -> None:
-        self._scopes: dict[str, Scope] = {d: "user" for d in digests}
-        self._scopes.update({d: "admin" for d in admin_digests})
+    """The keys the service accepts: the configured ones (`TOOLROUTE_API_KEYS`,
+    `TOOLROUTE_ADMIN_KEYS`) and the stored ones, re-read from the store about once a second
+    so that `toolroute keys create | revoke` takes effect on every instance."""
+
+    def __init__(
+        self,
+        digests: Iterable[str],
+        admin_digests: Iterable[str] = (),
+        *,
+        store: KeyStore | None = None,
+        refresh_s: float = REFRESH_S,
+    ) -> None:
+        # Configured user keys replace stored ones; configured admin keys add to them.
+        self._user_digests = list(digests)
+        self._admin_digests = list(admin_digests)
+        self._store = store
+        self._refresh_s = refresh_s
+        self._read_at = float("-inf")
+        self._scopes: dict[str, Scope] = {}
+        self._lock = threading.Lock()
+        self._refresh(force=True)
 
     def __len__(self) -> int:
+        self._refresh()
         return len(self._scopes)
 
     @property
     def admin_count(self) -> int:
+        self._refresh()
         return sum(scope == "admin" for scope in self._scopes.values())
 
     @classmethod
     def load(
-        cls, keys: list[str], data_dir: Path, admin_keys: list[str] | None = None
+        cls, keys: list[str], store: KeyStore, admin_keys: list[str] | None = None
     ) -> tuple[Keyring, str | None]:
         """The configured keys, else the stored ones, else a new user key (returned once,
-        so the caller can print it; only its digest is written). Admin keys are added to
+        so the caller can print it; only its digest is stored). Admin keys are added to
         whichever of those applies."""
         admins = [digest(k) for k in admin_keys or []]
-        stored = read_keys_file(data_dir)
-        admins += stored.get("admin_sha256", [])
-        if keys:
-            return cls([digest(k) for k in keys], admins), None
-        if stored.get("sha256"):
-            return cls(stored["sha256"], admins), None
-        key = new_key()
-        add_to_keys_file(data_dir, digest(key), "user")
-        return cls([digest(key)], admins), key
+        created = None
+        if not keys and not store.read().get("sha256"):
+            key = new_key()
+            if store.add_first_user_key(digest(key)):  # not if another replica just did
+                created = key
+        return cls([digest(k) for k in keys], admins, store=store), created
 
     def check(self, presented: str) -> ApiKey | None:
         """The caller's identity if `presented` is a known key. Every stored digest is
         compared, each in constant time, so timing says nothing about which one matched."""
+        self._refresh()
         candidate = digest(presented)
         found: str | None = None
-        for stored in self._scopes:
+        scopes = self._scopes
+        for stored in scopes:
             if hmac.compare_digest(candidate, stored):
                 found = stored
         if found is None:
             return None
-        return ApiKey(key_id(found), admin=self._scopes[found] == "admin")
+        return ApiKey(key_id(found), admin=scopes[found] == "admin")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def _refresh(self, *, force: bool = False) -> None:
+        if self._store is None:
+            if force:
+                self._scopes = self._combine({})
+            return
+        now = time.monotonic()
+        if not force and now - self._read_at < self._refresh_s:
+            return
+        with self._lock:
+            if not force and now - self._read_at < self._refresh_s:
+                return  # another thread refreshed meanwhile
+            self._read_at = now
+            try:
+                stored = self._store.read()
+            except (DatabaseUnavailableError, OSError, ValueError) as exc:
+                if force:
+                    raise
+                # Keep serving the keys last read: refusing everyone while the database is
+                # away would turn its outage into the whole service's.
+                log.warning("could not re-read the API keys (%s); using the last ones read", exc)
+                return
+            self._scopes = self._combine(stored)
+
+    def _combine(self, stored: dict[str, list[str]]) -> dict[str, Scope]:
+        users = self._user_digests or stored.get("sha256", [])
+        scopes: dict[str, Scope] = {d: "user" for d in users}
+        scopes.update({d: "admin" for d in [*self._admin_digests, *stored.get("admin_sha256", [])]})
+        return scopes
 
 
-def read_keys_file(data_dir: Path) -> dict[str, list[str]]:
-    path = data_dir / KEYS_FILE
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {name: [str(d) for d in data.get(name, [])] for name in ("sha256", "admin_sha256")}
+def key_store(settings: Settings) -> KeyStore:
+    """The settings' key store: the shared database's table, or `api_keys.json`."""
+    from agent.service.keystore import DatabaseKeyStore, FileKeyStore
 
-
-def add_to_keys_file(data_dir: Path, key_digest: str, scope: Scope) -> None:
-    """Add one digest to `api_keys.json` (created 0600: a digest is not a key, but it
-    still names one), replacing the file atomically."""
-    stored = read_keys_file(data_dir)
-    field = "admin_sha256" if scope == "admin" else "sha256"
-    stored.setdefault(field, []).append(key_digest)
-    write_keys_file(data_dir, stored)
-
-
-def write_keys_file(data_dir: Path, stored: dict[str, list[str]]) -> None:
-    path = data_dir / KEYS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{KEYS_FILE}.{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(stored, fh)
-    os.replace(temporary, path)
+    shared = settings.shared_database_url()
+    return DatabaseKeyStore(shared) if shared else FileKeyStore(settings.data_dir)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from agent.service.auth import Keyring
+from agent.service.auth import Keyring, key_store
 from agent.service.limits import Admission, RateLimiter
 from agent.service.metrics import Metrics
 from retriever.hybrid import SERVICE_SAVE_DELAY_S
@@ -71,11 +71,10 @@ class ServiceState:
 
         keyring = None
         if settings.auth == "required":
-            keyring, created = Keyring.load(
-                settings.api_key_list, settings.data_dir, settings.admin_key_list
-            )
+            store = key_store(settings)
+            keyring, created = Keyring.load(settings.api_key_list, store, settings.admin_key_list)
             if created is not None:
-                on_new_key(created, str(settings.data_dir / "api_keys.json"))
+                on_new_key(created, store.describe())
         else:
             log.warning("TOOLROUTE_AUTH=disabled: the API answers anyone (local development only)")
         pipeline = pipeline_factory(settings)
@@ -149,3 +148,5 @@ class ServiceState:
         self.pipeline.retriever.flush()
         self.toolsets.close()
         self.pipeline.close()
+        if self.keyring is not None:
+            self.keyring.close()

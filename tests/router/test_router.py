@@ -68,9 +68,20 @@ def test_every_policy_learns_from_every_outcome(tmp_path: Path) -> None:
 
 def test_infra_failures_are_counted_but_never_taught(tmp_path: Path) -> None:
     router = Router(ARMS, tmp_path / "router.db", seed=0)
-    states = dict(router._conn.execute("SELECT name, state FROM policy_state").fetchall())
+    states = dict(
+        router._read(
+            lambda c: c.exec_driver_sql("SELECT name, state FROM router_policy_state").all()
+        )
+    )
     router.record_infra_failure("llamacpp")
-    assert dict(router._conn.execute("SELECT name, state FROM policy_state").fetchall()) == states
+    assert (
+        dict(
+            router._read(
+                lambda c: c.exec_driver_sql("SELECT name, state FROM router_policy_state").all()
+            )
+        )
+        == states
+    )
     arm = router.stats()["arms"]["llamacpp"]
     assert arm["infra_failures"] == 1 and arm["pulls"] == 0
 
@@ -83,13 +94,13 @@ def test_corrupted_policy_state_is_reset_with_a_warning(
     router.update("moa", ctx(router), accuracy=1.0, cost=0.0, latency_s=0.1)
     router.close()
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE policy_state SET state = '{not json' WHERE name = 'ucb1'")
+        conn.execute("UPDATE router_policy_state SET state = '{not json' WHERE name = 'ucb1'")
         conn.execute(
-            "UPDATE policy_state SET state = ? WHERE name = 'sla'",
+            "UPDATE router_policy_state SET state = ? WHERE name = 'sla'",
             (json.dumps({"arms": ARMS, "p": [1, 2]}),),
         )
-        conn.execute("UPDATE meta SET value = 'bogus' WHERE key = 'weights'")
-        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+        conn.execute("UPDATE router_meta SET value = 'bogus' WHERE key = 'weights'")
+        conn.execute("UPDATE router_meta SET value = value + 1 WHERE key = 'version'")
     with caplog.at_level(logging.WARNING, logger="toolroute.router"):
         again = Router(ARMS, path, seed=0)
         selection = again.select(ctx(again))
@@ -162,3 +173,65 @@ def test_configure_and_reset(tmp_path: Path) -> None:
     other.reset()
     assert router.stats()["arms"]["moa"]["pulls"] == 0
     assert router.policy == "linucb"
+
+
+def test_an_old_router_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    """router.db from before schema versions (unprefixed tables) keeps what it learned."""
+    path = tmp_path / "router.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE policy_state (name TEXT PRIMARY KEY, state TEXT NOT NULL);
+            CREATE TABLE arm_stats (arm TEXT PRIMARY KEY, pulls INTEGER NOT NULL DEFAULT 0,
+                reward_sum REAL NOT NULL DEFAULT 0, accuracy_sum REAL NOT NULL DEFAULT 0,
+                cost_sum REAL NOT NULL DEFAULT 0, latency_sum REAL NOT NULL DEFAULT 0,
+                infra_failures INTEGER NOT NULL DEFAULT 0,
+                feedback_count INTEGER NOT NULL DEFAULT 0,
+                feedback_sum REAL NOT NULL DEFAULT 0);
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO arm_stats (arm, pulls, reward_sum) VALUES ('moa', 7, 3.5);
+            INSERT INTO meta VALUES ('policy', 'ucb1'), ('version', '3');
+            """
+        )
+    conn.close()
+    router = Router(ARMS, path, seed=0)
+    assert router.policy == "ucb1"
+    assert router.stats()["arms"]["moa"]["pulls"] == 7
+    router.update("moa", ctx(router), accuracy=1.0, cost=0.0, latency_s=0.1)
+    assert router.stats()["arms"]["moa"]["pulls"] == 8
+    router.close()
+
+
+def test_replicas_on_one_postgresql_database_lose_no_reward(postgres_url: str) -> None:
+    """Three routers (as three replicas) updating at once: every reward is counted once,
+    and each one's choices see the others' rewards."""
+    import threading
+
+    replicas = [Router(ARMS, postgres_url, seed=n) for n in range(3)]
+    per_replica = 40
+
+    def serve(router: Router) -> None:
+        for _ in range(per_replica):
+            router.update("moa", ctx(router), accuracy=1.0, cost=0.0, latency_s=0.1)
+
+    threads = [threading.Thread(target=serve, args=(r,)) for r in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for router in replicas:
+        stats = router.stats()["arms"]["moa"]
+        assert stats["pulls"] == 3 * per_replica
+        assert stats["accuracy"] == 1.0
+    # One replica's configuration is every replica's.
+    replicas[0].configure(policy="thompson")
+    assert {r.policy for r in replicas} == {"thompson"}
+    for router in replicas:
+        router.close()
+
+
+def test_a_router_database_that_is_down_is_a_clear_error() -> None:
+    from router.errors import RouterUnavailableError
+
+    with pytest.raises(RouterUnavailableError, match="router's database"):
+        Router(ARMS, "postgresql://nobody@127.0.0.1:1/none")

@@ -34,6 +34,8 @@ from agent.service.middleware import error_body
 from agent.service.schemas import error_responses
 from agent.service.state import ServiceState
 from agent.task import TaskResult
+from apidb.errors import CatalogUnavailableError
+from router.errors import RouterUnavailableError
 
 log = logging.getLogger("toolroute.service")
 
@@ -96,7 +98,7 @@ async def _stream(turn: ChatTurn, state: ServiceState, owner: str | None) -> Str
 def _stream_error(exc: Exception) -> dict[str, Any]:
     """The error event for a failure after the stream began: toolroute's own errors say
     what happened; anything else says only that it did (the details are in the log)."""
-    if isinstance(exc, DatabaseUnavailableError):
+    if isinstance(exc, DatabaseUnavailableError | CatalogUnavailableError | RouterUnavailableError):
         return error_body("database_unavailable", str(exc))
     if isinstance(exc, AgentError):
         return error_body("agent_error", str(exc))

@@ -68,7 +68,12 @@ def pipeline_factory(
     embedder: SentenceTransformerEmbedder, arms: dict[str, FakeArm]
 ) -> Callable[[Settings], Pipeline]:
     def open_pipeline(settings: Settings) -> Pipeline:
-        store = CatalogStore(settings.catalog_path)
+        store = CatalogStore(settings.catalog_location)
+        if store.count() == 0 and settings.catalog_location != settings.catalog_path:
+            # A shared (PostgreSQL) catalog starts as the private copy's, as production
+            # seeds the bundled catalog into a new one (idempotent: replicas race safely).
+            with CatalogStore(settings.catalog_path) as local:
+                store.upsert_many(local.iter_docs())
         retriever = HybridRetriever.open(store, embedder, settings.index_dir)
         pool = PoolConfig.model_validate(
             {"arms": {"template": {"type": "template"}}, "router": {"policy": "fixed:template"}}

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 import stat
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from agent.service.auth import KEYS_FILE, Keyring, digest
+from agent.errors import DatabaseUnavailableError
+from agent.service.auth import KEYS_FILE, ApiKey, Keyring, digest, key_id, new_key
+from agent.service.keystore import DatabaseKeyStore, FileKeyStore
 from agent.service.limits import Admission, DrainingError, QueueFullError, RateLimiter
 from agent.service.slack import _delivery_key, render_task
 from agent.task import TaskResult
 
 
 def test_configured_keys_are_held_only_as_digests() -> None:
-    ring, created = Keyring.load(["alpha", "beta"], Path("/nonexistent"))
+    ring, created = Keyring.load(["alpha", "beta"], FileKeyStore(Path("/nonexistent")))
     assert created is None and len(ring) == 2
     assert ring.check("alpha") == ring.check("alpha") != ring.check("beta")
     assert ring.check("alphA") is None and ring.check("") is None
@@ -25,13 +28,67 @@ def test_configured_keys_are_held_only_as_digests() -> None:
 
 
 def test_a_key_is_created_once_and_stored_hashed(tmp_path: Path) -> None:
-    ring, key = Keyring.load([], tmp_path)
+    ring, key = Keyring.load([], FileKeyStore(tmp_path))
     assert key is not None and key.startswith("tr_") and len(key) > 40
     stored = (tmp_path / KEYS_FILE).read_text()
     assert key not in stored and json.loads(stored) == {"sha256": [digest(key)]}
     assert stat.S_IMODE((tmp_path / KEYS_FILE).stat().st_mode) == 0o600
-    again, created = Keyring.load([], tmp_path)
+    again, created = Keyring.load([], FileKeyStore(tmp_path))
     assert created is None and again.check(key) is not None
+
+
+def test_keys_created_or_revoked_elsewhere_take_effect_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    store = FileKeyStore(tmp_path)
+    ring, first = Keyring.load([], store)
+    ring._refresh_s = 0  # re-read on every check (a second in the service)
+    assert first is not None and ring.check(first) is not None
+    second = new_key()
+    store.add(digest(second), "admin")  # `toolroute keys create --admin`, another process
+    assert ring.check(second) == ApiKey(key_id(digest(second)), admin=True)
+    assert store.remove(key_id(digest(first)))  # `toolroute keys revoke`
+    assert ring.check(first) is None
+    assert not store.remove("nosuchkeyid0")
+
+
+def test_replicas_share_keys_in_the_database_and_create_one_first_key(
+    postgres_url: str,
+) -> None:
+    stores = [DatabaseKeyStore(postgres_url) for _ in range(3)]
+    created: list[str | None] = []
+    threads = [
+        threading.Thread(target=lambda s=s: created.append(Keyring.load([], s)[1])) for s in stores
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [key for key in created if key is not None]
+    assert len(keys) == 1  # one replica created it; the others found it
+    ring = Keyring([], store=stores[2], refresh_s=0)
+    assert ring.check(keys[0]) is not None
+    assert stores[0].remove(key_id(digest(keys[0])))
+    assert ring.check(keys[0]) is None
+    assert not stores[1].remove("%%%%%%%%%%%%")  # LIKE wildcards match nothing
+    for store in stores:
+        store.close()
+
+
+def test_a_key_database_that_is_down_keeps_the_last_keys_read() -> None:
+    class Flaky(FileKeyStore):
+        down = False
+
+        def read(self) -> dict[str, list[str]]:
+            if self.down:
+                raise DatabaseUnavailableError("the database is restarting")
+            return super().read()
+
+    store = Flaky(Path(tempfile.mkdtemp()))
+    ring, key = Keyring.load([], store)
+    ring._refresh_s = 0
+    store.down = True
+    assert key is not None and ring.check(key) is not None
 
 
 def test_the_token_bucket_refills_at_its_rate() -> None:
