@@ -50,7 +50,9 @@ def test_the_compose_file_matches_the_settings_and_the_dockerfile() -> None:
     build = service["build"]
     assert (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
     assert set(service["environment"]) <= setting_names()
-    assert service["ports"] == ["127.0.0.1:8000:8000"]
+    # Replicas are reached through the load balancer only (they cannot share a host port).
+    assert "ports" not in service and service["expose"] == ["8000"]
+    assert data["services"]["lb"]["ports"] == ["127.0.0.1:8000:8000"]
     assert "/healthz" in " ".join(service["healthcheck"]["test"])
     assert {"seccomp=unconfined", "apparmor=unconfined"} <= set(service["security_opt"])
     # Optional servers stay off unless their profile is asked for.
@@ -58,6 +60,19 @@ def test_the_compose_file_matches_the_settings_and_the_dockerfile() -> None:
     assert data["services"]["llamacpp"]["profiles"] == ["llm"]
     for volume in service["volumes"]:
         assert volume.split(":")[0] in data["volumes"]
+
+
+def test_the_load_balancer_checks_readiness_on_every_replica() -> None:
+    """HAProxy's config names the compose service and port, probes /readyz (which answers
+    without a key), and retries only requests that never reached a replica."""
+    lb = compose()["services"]["lb"]
+    mount = next(v for v in lb["volumes"] if "haproxy.cfg" in v)
+    config = (COMPOSE.parent / mount.split(":")[0]).read_text()
+    assert lb["image"].startswith("haproxy:")
+    assert "option httpchk GET /readyz" in config
+    assert "http-check expect status 200" in config
+    assert re.search(r"server-template \S+ \d+ toolroute:8000", config)
+    assert "retry-on conn-failure" in config and "bind :8000" in config
 
 
 def test_docker_compose_config_accepts_the_file() -> None:

@@ -17,7 +17,7 @@ from agent.service.state import ServiceState
 T = TypeVar("T")
 
 # auto_error=False: a missing key gets our 401 (with WWW-Authenticate), not FastAPI's 403.
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tr_...`")
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tr_...`")
 
 
 def get_state(request: Request) -> ServiceState:
@@ -31,7 +31,7 @@ StateDep = Annotated[ServiceState, Depends(get_state)]
 def get_caller(
     request: Request,
     state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """The caller's key (401 without a valid one), then its rate limit (429). An address
     that failed to authenticate too often gets 429 for a while, before its key is even

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import anyio.to_thread
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
 
 from agent.errors import SandboxError
-from agent.service.deps import CallerDep, StateDep
+from agent.service.deps import CallerDep, StateDep, bearer, get_caller
 from agent.service.schemas import Check, Readiness
 from agent.service.state import ServiceState
 
@@ -24,11 +27,21 @@ def healthz() -> dict[str, str]:
     summary="Index loaded, databases reachable, sandbox available",
     responses={503: {"model": Readiness}},
 )
-async def readyz(state: StateDep, caller: CallerDep, response: Response) -> Readiness:
+async def readyz(
+    request: Request,
+    state: StateDep,
+    response: Response,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Readiness:
+    """Without a key (a load balancer's or orchestrator's probe) only the status code and
+    `ready` answer; with a key, what each check found (which may name hosts and paths)."""
     checks = await anyio.to_thread.run_sync(_checks, state)
     ready = all(c.ok for c in checks.values())
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    if credentials is None and state.keyring is not None:
+        return Readiness(ready=ready, checks={})
+    get_caller(request, state, credentials)  # a key that is given must be valid
     return Readiness(ready=ready, checks=checks)
 
 

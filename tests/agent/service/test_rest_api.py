@@ -151,12 +151,16 @@ def test_keys_are_required_except_for_healthz_and_docs(shared_server: LiveServer
     with shared_server.client() as anonymous:
         assert anonymous.get("/healthz").status_code == 200
         assert anonymous.get("/openapi.json").status_code == 200
+        # A load balancer's probe: readiness without a key, but none of the checks' details.
+        probe = anonymous.get("/readyz")
+        assert probe.status_code == 200 and probe.json() == {"ready": True, "checks": {}}
+        bad = anonymous.get("/readyz", headers={"Authorization": "Bearer nope"})
+        assert_error(bad, 401, "unauthorized")
         for method, path in [
             ("GET", "/v1/tasks"),
             ("POST", "/v1/tasks"),
             ("GET", "/v1/apis"),
             ("GET", "/v1/router"),
-            ("GET", "/readyz"),
             ("GET", "/metrics"),
             ("POST", "/v1/chat/completions"),
         ]:
