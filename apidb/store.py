@@ -276,16 +276,30 @@ class CatalogStore:
         """Add or update many docs in one transaction: all of them, or none on error."""
         added = updated = unchanged = 0
         with self._transaction() as conn:
-            for doc in docs:
-                current = self._current(conn, doc.id)
-                if current is not None and current.content_equal(doc):
-                    unchanged += 1
-                    continue
-                self._write(conn, doc, self._next_version(conn, doc.id))
-                if current is None:
-                    added += 1
-                else:
-                    updated += 1
+            # In chunks: a few statements per chunk rather than per doc (100,000 synthetic
+            # APIs took 60 s one doc at a time, 10 s so).
+            for chunk in _chunks(docs, _ID_CHUNK):
+                ids = [doc.id for doc in chunk]
+                current = self._current_many(conn, ids)
+                latest = self._latest_versions(conn, ids)
+                rows: dict[str, dict[str, Any]] = {}
+                for doc in chunk:
+                    before = current.get(doc.id)
+                    if before is not None and before.content_equal(doc):
+                        unchanged += 1
+                        continue
+                    if doc.id in rows:  # the same id twice: one statement may not hit a row twice
+                        self._put_rows(conn, list(rows.values()))
+                        rows.clear()
+                    version = latest.get(doc.id, 0) + 1
+                    stored = self._stored(doc, version)
+                    current[doc.id], latest[doc.id] = stored, version
+                    rows[doc.id] = self._row(stored)
+                    if before is None:
+                        added += 1
+                    else:
+                        updated += 1
+                self._put_rows(conn, list(rows.values()))
         return ImportSummary(added=added, updated=updated, unchanged=unchanged)
 
     def delete(self, doc_id: str) -> None:
@@ -381,17 +395,66 @@ class CatalogStore:
         return int(latest) + 1
 
     def _write(self, conn: Connection, doc: APIDoc, version: int) -> APIDoc:
+        stored = self._stored(doc, version)
+        self._put_rows(conn, [self._row(stored)])
+        return stored
+
+    def _put_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Write doc rows and log each, in statement batches."""
+        if rows:
+            conn.execute(self._doc_upsert(), rows)
+            conn.execute(changes_table.insert(), [_change(row, "put") for row in rows])
+
+    @staticmethod
+    def _stored(doc: APIDoc, version: int) -> APIDoc:
         stored = doc.model_copy(update={"version": version, "updated_at": utcnow()})
         _check_storable(stored)
-        row = {
+        return stored
+
+    @staticmethod
+    def _row(stored: APIDoc) -> dict[str, Any]:
+        return {
             "id": stored.id,
             "hub": stored.hub,
-            "version": version,
+            "version": stored.version,
             "body": stored.model_dump_json(),
         }
-        conn.execute(self._upsert(docs_table, row, ["id"], ["hub", "version", "body"]))
-        self._log(conn, stored.id, "put", version)
-        return stored
+
+    @staticmethod
+    def _change(row: dict[str, Any], op: ChangeOp) -> dict[str, Any]:
+        return {
+            "doc_id": row["id"],
+            "op": op,
+            "version": row["version"],
+            "at": utcnow().isoformat(),
+        }
+
+    def _doc_upsert(self) -> Any:
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(docs_table)
+        return statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: statement.excluded[name] for name in ("hub", "version", "body")},
+        )
+
+    @staticmethod
+    def _current_many(conn: Connection, ids: list[str]) -> dict[str, APIDoc]:
+        query = select(docs_table.c.id, docs_table.c.body).where(docs_table.c.id.in_(ids))
+        found = {}
+        for doc_id, body in conn.execute(query):
+            doc = _read(doc_id, body)
+            if doc is not None:  # an unreadable row is replaced, as by `update`
+                found[doc_id] = doc
+        return found
+
+    @staticmethod
+    def _latest_versions(conn: Connection, ids: list[str]) -> dict[str, int]:
+        query = (
+            select(changes_table.c.doc_id, func.max(changes_table.c.version))
+            .where(changes_table.c.doc_id.in_(ids))
+            .group_by(changes_table.c.doc_id)
+        )
+        return {doc_id: int(version) for doc_id, version in conn.execute(query)}
 
     @staticmethod
     def _log(conn: Connection, doc_id: str, op: ChangeOp, version: int) -> None:
@@ -420,6 +483,21 @@ def _unreachable(exc: DBAPIError) -> bool:
         return False
     name = type(inner).__name__
     return name in {"OperationalError", "InterfaceError", "AdminShutdown", "CannotConnectNow"}
+
+
+def _change(row: dict[str, Any], op: ChangeOp) -> dict[str, Any]:
+    return {"doc_id": row["id"], "op": op, "version": row["version"], "at": utcnow().isoformat()}
+
+
+def _chunks(docs: Iterable[APIDoc], size: int) -> Iterator[list[APIDoc]]:
+    chunk: list[APIDoc] = []
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _check_storable(doc: APIDoc) -> None:

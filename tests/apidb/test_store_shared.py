@@ -155,3 +155,24 @@ def test_migration_steps_run_once_in_order(tmp_path: Path) -> None:
 def test_a_catalog_server_that_is_down_is_unavailable_not_broken() -> None:
     with pytest.raises(CatalogUnavailableError, match="cannot open the catalog database"):
         CatalogStore("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_a_bulk_import_counts_and_versions_as_one_doc_at_a_time(location: str) -> None:
+    """Chunked writes (one statement per chunk) give what per-doc writes gave, including an
+    id repeated within one import and chunks larger than one statement's batch."""
+    with CatalogStore(location) as store:
+        store.add(doc("kept"))
+        store.add(doc("changed"))
+        many = [doc(f"n{i}") for i in range(1200)]
+        summary = store.upsert_many(
+            [doc("kept"), doc("changed", "new"), *many, doc("twice", "one"), doc("twice", "two")]
+        )
+        # "twice" is added, then updated by its second copy.
+        assert (summary.added, summary.updated, summary.unchanged) == (1201, 2, 1)
+        assert store.get("functions/changed").version == 2
+        assert store.get("functions/twice").description == "two"
+        assert store.get("functions/twice").version == 2
+        assert store.count() == 1203
+        changes = store.changes_since(0)
+        assert len(changes) == 2 + 1 + 1200 + 2
+        assert [c.seq for c in changes] == list(range(1, len(changes) + 1))
