@@ -25,6 +25,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -46,6 +47,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from agent.errors import ConfigError, DatabaseUnavailableError, TaskNotFoundError
 from agent.task import FeedbackRecord, TaskResult
+from apidb.database import Migration, migrate, open_engine
 
 # The dialects the store is tested against; others may work but are refused up front.
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -71,6 +73,7 @@ tasks_table = Table(
     # The API key id that asked (`local` for the CLI, `slack` for the bot): a user key
     # sees its own tasks only. NULL on tasks stored before keys had scopes: admins only.
     Column("owner", String(64)),
+    Index("ix_tasks_owner", "owner"),
     sqlite_autoincrement=True,
 )
 
@@ -92,6 +95,19 @@ seen_deliveries_table = Table(
     Column("key", String(255), primary_key=True),
     Column("created_at", Text, nullable=False),
 )
+
+
+def _owner_column(conn: Connection) -> None:
+    """Schema 2: `tasks.owner` (the API key that asked) and its index; tables a database
+    from before versions lacks are created."""
+    metadata.create_all(conn)
+    if "owner" not in {c["name"] for c in inspect(conn).get_columns("tasks")}:
+        conn.execute(text("ALTER TABLE tasks ADD COLUMN owner VARCHAR(64)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tasks_owner ON tasks (owner)"))
+
+
+# apidb.database.migrate: [0] is the first schema (task databases from before versions).
+MIGRATIONS: list[Migration | None] = [None, _owner_column]
 
 
 def database_url(url: str) -> URL:
@@ -130,31 +146,18 @@ class TaskStore:
             threading.Lock() if self.dialect == "sqlite" else nullcontext()
         )
         try:
-            metadata.create_all(self.engine)
-            self._add_missing_columns()
+            # Schema changes go through the shared, versioned scheme, under its lock, on a
+            # short-lived engine of its own (this one's transactions are SQLAlchemy's).
+            migrations = open_engine(parsed, sqlite_sync="FULL")
+            try:
+                migrate(migrations, "tasks", metadata, MIGRATIONS, first_schema_tables={"tasks"})
+            finally:
+                migrations.dispose()
         except (OperationalError, DBAPIError) as exc:
             self.engine.dispose()
             raise DatabaseUnavailableError(
                 f"cannot open the task database {self.describe()}: {_first_line(exc)}"
             ) from exc
-
-    def _add_missing_columns(self) -> None:
-        """Upgrade a task database written by an older version in place (idempotent,
-        safe when several instances start at once)."""
-        present = {c["name"] for c in inspect(self.engine).get_columns("tasks")}
-        if "owner" not in present:
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(text("ALTER TABLE tasks ADD COLUMN owner VARCHAR(64)"))
-            except (OperationalError, DBAPIError):
-                columns = inspect(self.engine).get_columns("tasks")
-                if "owner" not in {c["name"] for c in columns}:
-                    raise  # not another instance's upgrade winning the race
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tasks_owner ON tasks (owner)"))
-        except (OperationalError, DBAPIError):
-            pass  # another instance created it at the same moment; it is only an index
 
     def describe(self) -> str:
         """The URL without its password, for logs and errors."""
