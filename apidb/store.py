@@ -12,7 +12,6 @@ manifest that records ``id -> version`` can always tell whether it is stale.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from apidb.database import (
     Migration,
@@ -45,13 +44,14 @@ from apidb.database import (
 )
 from apidb.errors import (
     CatalogError,
-    CatalogUnavailableError,
     DocExistsError,
     DocNotFoundError,
     InvalidDocError,
 )
 from apidb.names import hub_key
 from apidb.schema import APIDoc, utcnow
+from apidb.store_errors import first_line
+from apidb.store_errors import translated as _translated
 
 log = logging.getLogger(__name__)
 ChangeOp = Literal["put", "delete"]
@@ -420,15 +420,6 @@ class CatalogStore:
             "body": stored.model_dump_json(),
         }
 
-    @staticmethod
-    def _change(row: dict[str, Any], op: ChangeOp) -> dict[str, Any]:
-        return {
-            "doc_id": row["id"],
-            "op": op,
-            "version": row["version"],
-            "at": utcnow().isoformat(),
-        }
-
     def _doc_upsert(self) -> Any:
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = dialect_insert(docs_table)
@@ -465,26 +456,6 @@ class CatalogStore:
         )
 
 
-def _translated(exc: SQLAlchemyError, where: str) -> CatalogError:
-    """A database error as the catalog's: unreachable (the service answers 503 and retries)
-    or otherwise broken."""
-    message = f"{where}: {_first_line(getattr(exc, 'orig', None) or exc)}"
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return CatalogUnavailableError(message)
-    if isinstance(exc, DBAPIError) and _unreachable(exc):
-        return CatalogUnavailableError(message)
-    return CatalogError(message)
-
-
-def _unreachable(exc: DBAPIError) -> bool:
-    """A server that is down or restarting (not a locked SQLite file, not bad SQL)."""
-    inner = exc.orig
-    if isinstance(inner, sqlite3.Error):
-        return False
-    name = type(inner).__name__
-    return name in {"OperationalError", "InterfaceError", "AdminShutdown", "CannotConnectNow"}
-
-
 def _change(row: dict[str, Any], op: ChangeOp) -> dict[str, Any]:
     return {"doc_id": row["id"], "op": op, "version": row["version"], "at": utcnow().isoformat()}
 
@@ -506,7 +477,7 @@ def _check_storable(doc: APIDoc) -> None:
     try:
         again = doc.round_trip()
     except (ValueError, RecursionError) as exc:  # ValidationError is a ValueError
-        raise InvalidDocError(doc.id, _first_line(exc)) from exc
+        raise InvalidDocError(doc.id, first_line(exc)) from exc
     if again.model_dump(mode="json") != doc.model_dump(mode="json"):
         raise InvalidDocError(doc.id, "it does not read back as it was written")
 
@@ -520,11 +491,6 @@ def _read(doc_id: str, body: str) -> APIDoc | None:
         log.warning(
             "skipping the unreadable catalog entry %r (remove it with `toolroute apis rm`): %s",
             doc_id,
-            _first_line(exc),
+            first_line(exc),
         )
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
