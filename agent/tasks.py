@@ -22,7 +22,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    Engine,
     Float,
     ForeignKey,
     Index,
@@ -31,8 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     exists,
     func,
     inspect,
@@ -138,7 +135,9 @@ class TaskStore:
         parsed = database_url(f"sqlite:///{url}" if isinstance(url, Path) else url)
         self.url = parsed
         self.dialect = parsed.get_backend_name()
-        self.engine = _engine(parsed)
+        # Autocommit: every write is one statement (see above), so each commits on its own;
+        # FULL sync on SQLite, because a task is durable before its reply goes out.
+        self.engine = open_engine(parsed, sqlite_sync="FULL")
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
         # its busy handler (steps of up to 100 ms): queueing this process's writers on a lock
         # instead keeps the service's tail latency down. PostgreSQL takes writes concurrently.
@@ -146,13 +145,8 @@ class TaskStore:
             threading.Lock() if self.dialect == "sqlite" else nullcontext()
         )
         try:
-            # Schema changes go through the shared, versioned scheme, under its lock, on a
-            # short-lived engine of its own (this one's transactions are SQLAlchemy's).
-            migrations = open_engine(parsed, sqlite_sync="FULL")
-            try:
-                migrate(migrations, "tasks", metadata, MIGRATIONS, first_schema_tables={"tasks"})
-            finally:
-                migrations.dispose()
+            # Schema changes go through the shared, versioned scheme, under its lock.
+            migrate(self.engine, "tasks", metadata, MIGRATIONS, first_schema_tables={"tasks"})
         except (OperationalError, DBAPIError) as exc:
             self.engine.dispose()
             raise DatabaseUnavailableError(
@@ -339,25 +333,6 @@ def _task(row: Any) -> TaskResult:
         "owner": owner,
     }
     return TaskResult.model_validate(columns | json.loads(body) | {"owner": owner})
-
-
-def _engine(url: URL) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        assert url.database is not None
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    # pre_ping: a pooled connection that a PostgreSQL restart broke is replaced, not used.
-    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, pool_timeout=10)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # A task is durable before its reply goes out: full sync on commit.
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.close()
 
 
 def _first_line(exc: BaseException) -> str:

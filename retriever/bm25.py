@@ -76,13 +76,6 @@ class IncrementalBM25:
         self._stale = True
         return position
 
-    def replace(self, position: int, document: list[str]) -> None:
-        """Put `document` at `position` in place of the one there."""
-        self.remove(position)
-        new_position = self.add(document)
-        if new_position != position:  # the last document moved into `position`: swap back
-            self._swap(position, new_position)
-
     def remove(self, position: int) -> int | None:
         """Remove the document at `position`. The last document moves into its place:
         returns the position it came from, or None when the removed one was the last."""
@@ -108,23 +101,6 @@ class IncrementalBM25:
         self._doc_len.pop()
         self._stale = True
         return moved
-
-    def _swap(self, first: int, second: int) -> None:
-        for position in (first, second):
-            for term in self._doc_terms[position]:
-                self._posting_arrays.pop(term, None)
-        for term in self._doc_terms[first]:
-            del self._postings[term][first]
-        for term in self._doc_terms[second]:
-            del self._postings[term][second]
-        for term, frequency in self._doc_terms[first].items():
-            self._postings[term][second] = frequency
-        for term, frequency in self._doc_terms[second].items():
-            self._postings[term][first] = frequency
-        terms, lengths = self._doc_terms, self._doc_len
-        terms[first], terms[second] = terms[second], terms[first]
-        lengths[first], lengths[second] = lengths[second], lengths[first]
-        self._stale = True
 
     # ----------------------------------------------------------------- scoring
 
