@@ -45,7 +45,7 @@ from agent.errors import ConfigError, UnknownArmError
 from agent.executor import Executor, ValidationExecutor
 from agent.pool import ArmPool, PoolConfig, load_pool, open_router
 from agent.resolve import CallResolver, CatalogResolver, callable_name
-from agent.routing import teach
+from agent.routing import ArmCosts, teach
 from agent.task import TaskResult
 from agent.tasks import TaskStore
 from router import PolicyName, RouteContext, Router, Selection
@@ -89,6 +89,7 @@ class Pipeline:
         self.tasks = tasks
         self.executor: Executor = executor or ValidationExecutor()
         self.resolver = CatalogResolver(store)
+        self.arm_costs = ArmCosts()
 
     @classmethod
     def open(
@@ -178,7 +179,10 @@ class Pipeline:
         toolset = request.toolset
         resolver = toolset.resolver if toolset is not None else self.resolver.current()
         executor = self.executor if toolset is None else _VALIDATE_ONLY
-        maker = CallMaker(self.pool.get, executor)
+        maker = CallMaker(self.pool.get, executor, costs=self.arm_costs)
+        # A routed request escalates cheapest first; an arm asked for by name falls back
+        # (when it cannot answer at all) in the router's order.
+        ranking = routing.ranking if request.arm else self.arm_costs.escalation(routing.ranking)
         answered = [
             maker.make(
                 query,
@@ -187,7 +191,7 @@ class Pipeline:
                     choice=request.tool_choice,
                     calibration=None if toolset is not None else self.catalog_calibration,
                 ),
-                routing.ranking,
+                ranking,
                 resolver,
                 execute=request.execute,
                 escalate=request.arm is None,

@@ -5,12 +5,17 @@ evaluator share (the evaluator replays logged outcomes, so it cannot call the pi
   (`ArmUnavailableError`, a `ConfigError` such as a missing model) is an infrastructure
   failure, recorded for that arm and never taught as a wrong answer;
 - the served arm is rewarded only when its outcome trains the router
-  (`agent.executor.trains_router`: an `infra_error` execution never does).
+  (`agent.executor.trains_router`: an `infra_error` execution never does);
+- a routed request whose call does not verify escalates from the arm the router chose to
+  the others in the order of what a call by each has cost so far, cheapest first
+  (`ArmCosts`): "stronger" means the arm one pays more for, whatever the policy's scores
+  of the others happen to be.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -74,3 +79,36 @@ def teach(
     return router.update(
         served_arm, context, accuracy=accuracy, cost=cost, latency_s=latency_s, weights=weights
     )
+
+
+class ArmCosts:
+    """The mean cost of one generation by each arm, as observed in this process.
+
+    Costs are facts about the arms (their price, their speed here), not something to share
+    between replicas: each learns them from its own first calls. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals: dict[str, tuple[int, float]] = {}
+
+    def record(self, arm: str, cost: float) -> None:
+        with self._lock:
+            count, total = self._totals.get(arm, (0, 0.0))
+            self._totals[arm] = (count + 1, total + cost)
+
+    def mean(self, arm: str) -> float | None:
+        with self._lock:
+            count, total = self._totals.get(arm, (0, 0.0))
+        return total / count if count else None
+
+    def escalation(self, ranking: Sequence[str]) -> list[str]:
+        """The router's choice first, then the other arms cheapest first. An arm not seen
+        yet counts as the cheapest (in the router's order): its first call places it. (Put
+        last, an arm never reached would never be placed, however cheap.)"""
+        if not ranking:
+            return []
+        first, rest = ranking[0], ranking[1:]
+        means = {arm: self.mean(arm) for arm in rest}
+        unseen = [arm for arm, m in means.items() if m is None]
+        seen = sorted((m, i, arm) for i, (arm, m) in enumerate(means.items()) if m is not None)
+        return [first, *unseen, *(arm for _, _, arm in seen)]

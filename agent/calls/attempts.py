@@ -29,7 +29,7 @@ from agent.errors import CallParseError
 from agent.executor import Execution, Executor
 from agent.jsontypes import JSONObject
 from agent.resolve import CallResolver, callable_name
-from agent.routing import Failure, first_available
+from agent.routing import ArmCosts, Failure, first_available
 
 if TYPE_CHECKING:
     from agent.arms.base import Arm
@@ -51,6 +51,10 @@ class Attempt:
     execution: Execution | None
     verification: Verification | None
     derived_from: str | None = None  # another value of a passing call ("and in Rome")
+    # The arguments the request offers any value for (`FillRequest.options`): one it
+    # offers none for can only be invented, by any arm. None: not known (every argument
+    # counts as offered).
+    offered: frozenset[str] | None = None
 
     @property
     def passed(self) -> bool:
@@ -59,13 +63,16 @@ class Attempt:
     @property
     def arms_fault(self) -> bool:
         """The call failed in a way another arm could get right: a function's call that
-        is not valid, or that leaves a required argument ungrounded. (A model API's call
-        is its catalog entry's: another arm would write the same.)"""
+        is not valid, or that leaves ungrounded a required argument the request offers a
+        value for. (A required value the request never states, any arm can only invent:
+        a dearer arm would write another guess, at its price. A model API's call is its
+        catalog entry's: another arm would write the same.)"""
         if self.passed or self.doc.kind == "python" or self.verification is None:
             return False
-        return self.verification.status == "invalid_call" or bool(
-            self.verification.ungrounded_required
-        )
+        if self.verification.status == "invalid_call":
+            return True
+        ungrounded = self.verification.ungrounded_required
+        return any(self.offered is None or name in self.offered for name in ungrounded)
 
     @property
     def text(self) -> str | None:
@@ -156,10 +163,12 @@ class CallMaker:
         executor: Executor,
         *,
         max_attempts: int = MAX_ATTEMPTS,
+        costs: ArmCosts | None = None,
     ) -> None:
         self.arm = arm
         self.executor = executor
         self.max_attempts = max_attempts
+        self.costs = costs  # told what each generation cost (the escalation order)
 
     def make(
         self,
@@ -205,12 +214,16 @@ class CallMaker:
     ) -> Attempt:
         doc = candidate.doc
         fill = None
+        offered: frozenset[str] | None = None
         if doc.kind != "python":
             options = exclusive_options(doc.parameters, query, f"{doc.name} {doc.description}")
             fill = FillRequest(doc, options)
+            offered = frozenset(name for name, choices in options.items() if choices)
         request = GenerationRequest(query, [candidate.hit], resolver=resolver, fill=fill)
         served = first_available(ranking, lambda name: self.arm(name).generate(request))
         generation = served.value
+        if generation is not None and self.costs is not None:
+            self.costs.record(generation.arm, generation.cost)
         if generation is None:
             errors = "; ".join(f"{f.arm}: {f.error}" for f in served.failures)
             failed = Execution("infra_error", errors)
@@ -232,7 +245,7 @@ class CallMaker:
             verification = verify(call, called, query, execution)
         return Attempt(
             candidate, called, generation, served.failures, call, parse_error, execution,
-            verification,
+            verification, offered=offered if called.id == doc.id else None,
         )  # fmt: skip
 
     def _more(self, query: str, passed: Attempt, resolver: CallResolver) -> list[Attempt]:

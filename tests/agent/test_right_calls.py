@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.arms.base import Price
 from agent.calls.select import ToolChoice
 from agent.errors import ConfigError
 from agent.pipeline import Pipeline, TaskRequest
 from agent.pool import PoolConfig
+from agent.routing import ArmCosts
 from agent.settings import Settings
 from agent.toolset import Toolset, ToolsetCache
 from retriever import HybridRetriever
@@ -145,6 +147,63 @@ def test_routed_requests_escalate_and_the_starting_arm_earns_what_it_led_to(
     pipeline.run(TaskRequest(request.query, toolset=countries, arm="cheap"))
     stats = pipeline.router.stats()["arms"]
     assert stats["cheap"]["pulls"] == 2 and stats["cheap"]["accuracy"] == 0.5
+
+
+def test_escalation_goes_to_the_cheapest_arm_not_yet_tried(
+    retriever: HybridRetriever, small_data: Path, countries: Toolset
+) -> None:
+    """Whatever order the policy gives the others, a call that does not verify is written
+    again by the arm whose calls have cost least so far, then the next dearest."""
+    arms = {
+        "cheap": FakeArm("cheap", default="country_info_capital()"),  # cannot fill
+        "dear": FakeArm("dear", default="country_info_capital()", price=Price(output_per_1k=2)),
+        "mid": FakeArm(
+            "mid", default="country_info_capital(country='Brazil')", price=Price(output_per_1k=1)
+        ),
+    }
+    config = PoolConfig.model_validate({"arms": {}})
+    settings = Settings(data_dir=small_data)
+    with Pipeline.open(settings, retriever=retriever, pool_config=config, extra_arms=arms) as p:
+        for name, arm in arms.items():  # what one call by each has cost
+            p.arm_costs.record(name, arm.price.cost(0, 7, 0.0))
+        for _ in range(6):  # fixed:cheap ranks the other two at random
+            task = p.run(TaskRequest("Capital of Brazil?", toolset=countries, policy="fixed:cheap"))
+            assert [a.arm for a in task.attempts] == ["cheap", "mid"]
+            assert task.calls[0].arguments == {"country": "Brazil"}
+
+
+def test_a_value_the_request_never_states_is_not_escalated_for(
+    pipeline: Pipeline, toolsets: ToolsetCache, arms: dict[str, FakeArm]
+) -> None:
+    """Any arm can only invent a number the request does not give: a dearer arm's guess
+    would cost more and ground nothing. One the request does give is escalated for."""
+    sqrt = toolsets.get([tool("math_sqrt", "Square root of a number", number="number")])
+    arms["cheap"].default = "math_sqrt(number=16)"
+    arms["strong"].default = "math_sqrt(number=81)"
+    unstated = pipeline.run(
+        TaskRequest("Calculate the square root of a given number.", toolset=sqrt,
+                    policy="fixed:cheap")
+    )  # fmt: skip
+    assert [a.arm for a in unstated.attempts] == ["cheap"]
+    assert unstated.calls[0].verification.ungrounded_required == ["number"]  # type: ignore[union-attr]
+    stated = pipeline.run(
+        TaskRequest("Calculate the square root of 81.", toolset=sqrt, policy="fixed:cheap")
+    )
+    first, second = stated.attempts  # written again by another arm (the free template)
+    assert first.arm == "cheap" and second.arm != "cheap"
+    assert stated.calls[0].arguments == {"number": 81}
+
+
+def test_arm_costs_order_the_others_cheapest_first_and_unseen_as_cheapest() -> None:
+    costs = ArmCosts()
+    assert costs.escalation([]) == []
+    assert costs.escalation(["a", "b", "c"]) == ["a", "b", "c"]  # nothing seen: router order
+    costs.record("c", 0.002)
+    costs.record("b", 0.010)
+    costs.record("b", 0.000)  # mean 0.005
+    costs.record("a", 1.0)  # the router's choice stays first, however dear
+    assert costs.mean("b") == pytest.approx(0.005)
+    assert costs.escalation(["a", "d", "b", "c"]) == ["a", "d", "c", "b"]
 
 
 def test_an_invented_value_earns_less_than_a_copied_one(
