@@ -9,8 +9,8 @@
     accuracy = 1.0
     cost = 0.2
     latency = 0.2
-    [reward.scale]
-    cost_ref_usd = 0.001
+    [reward.scale]                      # by default cost is relative to the dearest arm's
+    cost_ref_usd = 0.001                # mean per request; or a price that counts as dear
 
     [arms.gemma]
     type = "llamacpp"                   # template | llamacpp | transformers | openai | moa | replay

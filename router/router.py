@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Float, Integer, MetaData, Table, Text, select
+from sqlalchemy import Column, Float, Integer, MetaData, Table, Text, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
@@ -215,9 +215,11 @@ class Router:
         """Score the outcome, teach every policy, and return the reward."""
         self._check_arm(arm)
         weights = weights or self.weights
-        value = reward(accuracy, cost, latency_s, weights, self.scale)
-        r01 = normalised(value, weights)
         with self._transaction() as conn:
+            value = reward(
+                accuracy, cost, latency_s, weights, self.scale, dearest=_dearest_cost(conn)
+            )
+            r01 = normalised(value, weights)
             for policy in self._policies.values():
                 policy.update(arm, context, r01)
             self._add_stats(
@@ -430,6 +432,14 @@ class Router:
 
 
 _T = TypeVar("_T")
+
+
+def _dearest_cost(conn: Connection) -> float | None:
+    """The highest mean cost per rewarded request among the arms (None before any)."""
+    stats = arm_stats_table.c
+    mean = stats.cost_sum / stats.pulls
+    value = conn.execute(select(func.max(mean)).where(stats.pulls > 0)).scalar()
+    return float(value) if value is not None else None
 
 
 def _dialect_insert(dialect: str) -> Any:

@@ -74,9 +74,16 @@ class Logged:
 
     def rewards(self, weights: RewardWeights, judged: bool, scale: RewardScale) -> np.ndarray:
         accuracy = self.correct if judged else self.executed
-        values = np.vectorize(lambda acc, cost, lat: reward(float(acc), cost, lat, weights, scale))(
-            accuracy, self.cost, self.latency_s
-        )
+        # The reference for a relative cost scale: the dearest arm's mean over the log (the
+        # service learns it as it goes; a replay knows it from the start).
+        counts = self.available.sum(axis=0)
+        means = np.where(self.available, self.cost, 0.0).sum(axis=0) / np.maximum(counts, 1)
+        dearest = float(means.max()) if counts.any() else None
+
+        def one(acc: float, cost: float, lat: float) -> float:
+            return reward(float(acc), cost, lat, weights, scale, dearest=dearest)
+
+        values = np.vectorize(one)(accuracy, self.cost, self.latency_s)
         return np.where(self.available, values, 0.0)
 
 

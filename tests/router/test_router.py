@@ -37,6 +37,26 @@ def test_reward_weighs_accuracy_cost_and_log_latency() -> None:
             RewardWeights.parse(bad)
 
 
+def test_cost_is_relative_to_the_dearest_arm_by_default(tmp_path: Path) -> None:
+    """Without a fixed reference the dearest arm's mean cost per request scores 1 and a
+    free arm 0, whatever the prices' scale: local compute at cents an hour spreads the
+    rewards as far as hosted tokens do."""
+    scale = RewardScale()
+    assert scale.cost_ref_usd is None
+    assert scale.cost_norm(0.0) == 0.0 and scale.cost_norm(1e-6) == 1.0  # nothing seen yet
+    assert scale.cost_norm(2e-5, dearest=4e-5) == pytest.approx(0.5)
+    assert scale.cost_norm(9e-5, dearest=4e-5) == 1.0  # capped
+    assert RewardScale(cost_ref_usd=0.001).cost_norm(2e-5, dearest=4e-5) == pytest.approx(0.02)
+
+    w = RewardWeights(accuracy=1.0, cost=0.5, latency=0.0)
+    router = Router(ARMS, tmp_path / "router.db", policy="ucb1", seed=0)
+    assert router.update("moa", ctx(router), accuracy=1.0, cost=4e-5, latency_s=1, weights=w) == 0.5
+    router.update("moa", ctx(router), accuracy=1.0, cost=4e-5, latency_s=1, weights=w)
+    half = router.update("llamacpp", ctx(router), accuracy=1.0, cost=2e-5, latency_s=1, weights=w)
+    free = router.update("template", ctx(router), accuracy=1.0, cost=0.0, latency_s=1, weights=w)
+    assert half == pytest.approx(0.75) and free == 1.0
+
+
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     router = Router(ARMS, tmp_path / "router.db", policy="ucb1", seed=0)
     for _ in range(3):
