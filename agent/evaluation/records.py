@@ -94,7 +94,7 @@ class RunInfo(_Record):
     arms: list[str]
     policy: str
     weights: dict[str, float]
-    scale: dict[str, float] = Field(default_factory=dict)
+    scale: dict[str, float | None] = Field(default_factory=dict)  # RewardScale; None: relative
     reward_mode: RewardMode = "execution"
     sample_seed: int | None = None
     limit: int | None = None

@@ -21,7 +21,7 @@ from agent.evaluation.metrics import (
     settled_step,
 )
 from agent.evaluation.observe import Observer
-from agent.evaluation.records import ArmOutcome, PredictionLine
+from agent.evaluation.records import ArmOutcome, PredictionLine, RunInfo
 from agent.evaluation.runner import EvalOptions, Evaluator
 from agent.pipeline import Pipeline
 from agent.pool import PoolConfig
@@ -30,6 +30,7 @@ from apidb import APIDoc
 from apidb.bundled import apibench_docs
 from retriever import HybridRetriever
 from retriever.benchmark import load_questions
+from router import RewardScale
 from router.simulate import within_of_best
 from tests.fakes import FakeArm
 
@@ -337,3 +338,15 @@ def test_reference_arms_default_to_gorilla_and_an_unknown_one_is_refused(
     assert references(counterfactual=False) == ["gorilla"]
     with pytest.raises(ConfigError, match="unknown reference arm 'gpt-9'"):
         references(references=["gpt-9"])
+
+
+def test_the_run_records_the_reward_scale_it_will_replay_with(
+    retriever: HybridRetriever, tmp_path: Path
+) -> None:
+    """The default scale has no fixed cost reference (relative to the dearest arm): the
+    run's record keeps that, and the study reads the same scale back."""
+    options = EvalOptions(out=tmp_path / "out", arms=["template"])
+    info = Evaluator(Settings(data_dir=tmp_path), retriever, options).run_info()
+    assert info.scale["cost_ref_usd"] is None
+    again = RunInfo.model_validate_json(info.model_dump_json())
+    assert RewardScale(**again.scale) == RewardScale()
