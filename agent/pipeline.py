@@ -182,7 +182,11 @@ class Pipeline:
         maker = CallMaker(self.pool.get, executor, costs=self.arm_costs)
         # A routed request escalates cheapest first; an arm asked for by name falls back
         # (when it cannot answer at all) in the router's order.
-        ranking = routing.ranking if request.arm else self.arm_costs.escalation(routing.ranking)
+        ranking = (
+            routing.ranking
+            if request.arm is not None
+            else self.arm_costs.escalation(routing.ranking)
+        )
         answered = [
             maker.make(
                 query,

@@ -216,9 +216,8 @@ class Router:
         self._check_arm(arm)
         weights = weights or self.weights
         with self._transaction() as conn:
-            value = reward(
-                accuracy, cost, latency_s, weights, self.scale, dearest=_dearest_cost(conn)
-            )
+            dearest = _dearest_cost(conn, self.arms)
+            value = reward(accuracy, cost, latency_s, weights, self.scale, dearest=dearest)
             r01 = normalised(value, weights)
             for policy in self._policies.values():
                 policy.update(arm, context, r01)
@@ -434,11 +433,13 @@ class Router:
 _T = TypeVar("_T")
 
 
-def _dearest_cost(conn: Connection) -> float | None:
-    """The highest mean cost per rewarded request among the arms (None before any)."""
+def _dearest_cost(conn: Connection, arms: Sequence[str]) -> float | None:
+    """The highest mean cost per rewarded request among `arms` (None before any); an arm
+    since taken out of the pool keeps its statistics but no longer sets the scale."""
     stats = arm_stats_table.c
     mean = stats.cost_sum / stats.pulls
-    value = conn.execute(select(func.max(mean)).where(stats.pulls > 0)).scalar()
+    query = select(func.max(mean)).where(stats.pulls > 0, stats.arm.in_(list(arms)))
+    value = conn.execute(query).scalar()
     return float(value) if value is not None else None
 
 

@@ -55,6 +55,19 @@ def test_cost_is_relative_to_the_dearest_arm_by_default(tmp_path: Path) -> None:
     half = router.update("llamacpp", ctx(router), accuracy=1.0, cost=2e-5, latency_s=1, weights=w)
     free = router.update("template", ctx(router), accuracy=1.0, cost=0.0, latency_s=1, weights=w)
     assert half == pytest.approx(0.75) and free == 1.0
+    router.close()
+
+    # An arm taken out of the pool keeps its statistics but no longer sets the scale.
+    wider = Router([*ARMS, "retired"], tmp_path / "wide.db", policy="ucb1", seed=0)
+    wider.update("retired", ctx(wider), accuracy=1.0, cost=1.0, latency_s=1, weights=w)
+    wider.close()
+    narrower = Router(ARMS, tmp_path / "wide.db", policy="ucb1", seed=0)
+    assert (
+        narrower.update("moa", ctx(narrower), accuracy=1, cost=4e-5, latency_s=1, weights=w) == 0.5
+    )
+    assert (
+        narrower.update("moa", ctx(narrower), accuracy=1, cost=2e-5, latency_s=1, weights=w) == 0.75
+    )
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
