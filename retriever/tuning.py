@@ -52,6 +52,9 @@ ProgressCallback = Callable[[int, int], None]
 class TrainingPair:
     query: str
     doc: APIDoc
+    # A wrong API the retriever ranks high for this request (`retriever.hard_negatives`):
+    # one more column of the batch, harder than the other pairs' APIs.
+    negative: APIDoc | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,14 +280,16 @@ def _batch_loss(model: Any, batch: list[TrainingPair]) -> Any:
     import torch
     import torch.nn.functional as functional
 
+    columns = [pair.doc for pair in batch] + [p.negative for p in batch if p.negative is not None]
     queries = model(model.preprocess([pair.query for pair in batch]))["sentence_embedding"]
-    docs = model(model.preprocess([doc_views(pair.doc)[0] for pair in batch]))["sentence_embedding"]
+    docs = model(model.preprocess([doc_views(doc)[0] for doc in columns]))["sentence_embedding"]
     logits = _SCALE * (functional.normalize(queries, dim=-1) @ functional.normalize(docs, dim=-1).T)
     # Another copy of the same API is not a negative (APIBench repeats APIs).
-    keys = [call_key(pair.doc) for pair in batch]
-    same_api = torch.tensor([[a == b for b in keys] for a in keys])
-    off_diagonal = ~torch.eye(len(batch), dtype=torch.bool)
-    logits = logits.masked_fill(same_api & off_diagonal, -1e4)
+    rows = [call_key(pair.doc) for pair in batch]
+    keys = [call_key(doc) for doc in columns]
+    same_api = torch.tensor([[row == key for key in keys] for row in rows])
+    own_column = torch.eye(len(batch), len(columns), dtype=torch.bool)
+    logits = logits.masked_fill(same_api & ~own_column, -1e4)
     return functional.cross_entropy(logits, torch.arange(len(batch)))
 
 
@@ -303,7 +308,9 @@ def _fit_prior(model: Any, pairs: list[TrainingPair]) -> DomainPrior | None:
 def _pairs_digest(pairs: list[TrainingPair]) -> str:
     digest = hashlib.sha256()
     for pair in pairs:
-        digest.update(f"{pair.query}\t{pair.doc.id}\t{pair.doc.version}\n".encode())
+        # A pair without a negative hashes as it always has (older provenance files agree).
+        negative = f"\t{pair.negative.id}" if pair.negative is not None else ""
+        digest.update(f"{pair.query}\t{pair.doc.id}\t{pair.doc.version}{negative}\n".encode())
     return digest.hexdigest()
 
 

@@ -42,9 +42,11 @@ from retriever.benchmark import (
     load_questions,
 )
 from retriever.config import RetrieverConfig, fusion_for
-from retriever.embedder import SentenceTransformerEmbedder
-from retriever.prior import fit_domain_prior
+from retriever.embedder import SentenceTransformerEmbedder, default_model_path
+from retriever.hard_negatives import with_hard_negatives
+from retriever.prior import PRIOR_FILE, DomainPrior, fit_domain_prior
 from retriever.scoring import Hit
+from retriever.synthetic_pairs import catalog_pairs
 from retriever.tuning import apibench_training_pairs, tune_embedder
 
 DENSE_WEIGHTS = (0.8, 0.9, 0.95, 1.0)
@@ -54,16 +56,27 @@ PRIOR_C = (2.0, 8.0)
 METRICS = ("recall@1", "recall@5", "mrr", "domain@1")
 
 
-def train(out: Path) -> None:
+def train(out: Path, negatives: str = "none", synthetic: bool = False) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         store = CatalogStore(Path(scratch) / "catalog.db")
         store.upsert_many(default_catalog_docs())
+        miner = None
+        if negatives != "none":
+            # Mined with the shipped model, which has seen no APIBench question.
+            miner = HybridRetriever(
+                store, SentenceTransformerEmbedder(default_model_path()), Path(scratch) / "index"
+            )
+            miner.build()
         for fold in range(DEV_FOLDS):
             target = out / f"fold{fold}"
             if target.is_dir():
                 print(f"fold {fold}: exists", flush=True)
                 continue
             pairs = apibench_training_pairs(store, keep=_leaving_out(fold))
+            if synthetic:
+                pairs += catalog_pairs(store.list_docs())
+            if miner is not None:
+                pairs = with_hard_negatives(pairs, miner, other_domain=negatives == "domain")
             result = tune_embedder(
                 pairs, target, source={"apibench_splits": ["train", "dev"], "left_out_fold": fold}
             )
@@ -75,14 +88,27 @@ def _leaving_out(fold: int) -> Callable[[Question], bool]:
     return lambda question: dev_fold(question) != fold
 
 
-def score(out: Path) -> None:
-    settings = [
-        (alpha, beta, gamma, c)
-        for alpha, beta, gamma, c in itertools.product(
-            DENSE_WEIGHTS, DOMAIN_WEIGHTS, PRIOR_WEIGHTS, PRIOR_C
-        )
-        if gamma or c == PRIOR_C[0]  # without the prior, its C changes nothing
-    ]
+# The chosen setting and the shipped weights: enough to compare two recipes of the model.
+SHORT_GRID: tuple[tuple[float, float, float, float | str], ...] = (
+    (0.9, 0.0, 0.4, 8.0),
+    (0.9, 0.0, 0.4, "saved"),
+    (0.8, 0.2, 0.0, 2.0),
+    (0.8, 0.1, 0.8, 2.0),
+)
+
+
+def score(out: Path, short: bool = False) -> None:
+    settings = (
+        list(SHORT_GRID)
+        if short
+        else [
+            (alpha, beta, gamma, c)
+            for alpha, beta, gamma, c in itertools.product(
+                DENSE_WEIGHTS, DOMAIN_WEIGHTS, PRIOR_WEIGHTS, PRIOR_C
+            )
+            if gamma or c == PRIOR_C[0]  # without the prior, its C changes nothing
+        ]
+    )
     pooled: dict[tuple[str, str], dict[str, float]] = {}
     best_cosines: list[float] = []
     for fold in range(DEV_FOLDS):
@@ -95,10 +121,13 @@ def score(out: Path) -> None:
             if dev_fold(q) != fold
         ]
         training_vectors = embedder.encode([q.text for q in training])
-        priors = {
+        priors: dict[float | str, DomainPrior | None] = {
             c: fit_domain_prior(training_vectors, [q.gold_domain for q in training], c)
             for c in PRIOR_C
         }
+        # The prior the model was saved with: fitted on every training pair, as the product
+        # does (for a recipe with catalog pairs, on those too).
+        priors["saved"] = DomainPrior.load(out / f"fold{fold}" / PRIOR_FILE)
         with tempfile.TemporaryDirectory() as scratch:
             store = CatalogStore(Path(scratch) / "catalog.db")
             store.upsert_many(default_catalog_docs())
@@ -260,8 +289,22 @@ if __name__ == "__main__":
     parser.add_argument(
         "--folds", type=int, default=DEV_FOLDS, help="rerank: only the first N folds (cost)"
     )
+    parser.add_argument(
+        "--negatives",
+        choices=("none", "domain", "any"),
+        default="none",
+        help="train: a mined hard negative per pair (of another domain, or any wrong API)",
+    )
+    parser.add_argument(
+        "--synthetic", action="store_true", help="train: add a pair written from every doc"
+    )
+    parser.add_argument(
+        "--short", action="store_true", help="score: only the chosen and shipped settings"
+    )
     options = parser.parse_args()
     if options.step == "rerank":
         rerank(options.out, options.folds)
+    elif options.step == "train":
+        train(options.out, options.negatives, options.synthetic)
     else:
-        {"train": train, "score": score}[options.step](options.out)
+        score(options.out, options.short)

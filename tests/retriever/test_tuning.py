@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,39 @@ def test_a_tuned_model_ranks_its_pairs_higher_and_records_how_it_was_made(
     assert provenance["base_fingerprint"] == model_fingerprint(default_model_path())
     assert tuned.fingerprint != embedder.fingerprint
     assert sorted(p.name for p in out.parent.iterdir()) == ["tuned"]  # no scratch left
+
+
+def test_a_mined_negative_is_pushed_away_from_its_request(
+    pairs: list[TrainingPair],
+    store: CatalogStore,
+    embedder: SentenceTransformerEmbedder,
+    tmp_path: Path,
+) -> None:
+    # Each request's negative: the API the shipped model ranks best for it among those no
+    # pair is about, so that only the negative column can push it away.
+    taken = {pair.doc.id for pair in pairs}
+    others = [doc for doc in store.list_docs(hub="torchhub") if doc.id not in taken]
+    other_vectors = embedder.encode([doc_views(doc)[0] for doc in others])
+    nearest = np.argmax(embedder.encode([p.query for p in pairs]) @ other_vectors.T, axis=1)
+    with_negatives = [
+        replace(pair, negative=others[int(i)]) for pair, i in zip(pairs, nearest, strict=True)
+    ]
+
+    def gap(model_dir: Path) -> float:
+        model = SentenceTransformerEmbedder(model_dir)
+        queries = model.encode([p.query for p in with_negatives])
+        gold = model.encode([doc_views(p.doc)[0] for p in with_negatives])
+        wrong = model.encode([doc_views(p.negative)[0] for p in with_negatives if p.negative])
+        return float(np.mean(np.sum(queries * gold, axis=1) - np.sum(queries * wrong, axis=1)))
+
+    mined = tune_embedder(with_negatives, tmp_path / "mined", settings=_QUICK)
+    plain = tune_embedder(pairs, tmp_path / "plain", settings=_QUICK)
+    assert gap(mined.path) > gap(plain.path) + 0.1
+    digests = {
+        json.loads((result.path / PROVENANCE_FILE).read_text())["pairs_sha256"]
+        for result in (mined, plain)
+    }
+    assert len(digests) == 2  # the provenance says which pairs had negatives
 
 
 def test_an_existing_output_is_kept_unless_replacing_is_asked_for(

@@ -1,0 +1,55 @@
+"""Hard negatives for tuning the embedder: for each (request, API) pair, a wrong API that
+the retriever ranks high for the request.
+
+In-batch negatives are mostly easy (a batch mixes hubs and kinds of API), so they teach
+little about the confusions that cost accuracy. A mined negative is one more column of the
+contrastive loss (`tuning._batch_loss`). `other_domain` takes the best-ranked API of
+another domain than the gold one: APIBench often has several equally valid APIs of one kind
+(torchhub's image classifiers), and teaching the model to separate those teaches it the
+labels' noise; a wrong kind of API is a plain mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from retriever.scoring import Hit
+from retriever.text import call_key
+from retriever.tuning import TrainingPair
+
+DEFAULT_DEPTH = 20
+
+
+class Searcher(Protocol):
+    def search(self, query: str, k: int = 5, *, hub: str | None = None) -> list[Hit]: ...
+
+
+def with_hard_negatives(
+    pairs: Sequence[TrainingPair],
+    retriever: Searcher,
+    *,
+    other_domain: bool = True,
+    depth: int = DEFAULT_DEPTH,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[TrainingPair]:
+    """The pairs, each with the retriever's best-ranked wrong API in its hub as `negative`
+    (None when the top `depth` hits hold none)."""
+    mined = []
+    for done, pair in enumerate(pairs, start=1):
+        gold = call_key(pair.doc)
+        hits = retriever.search(pair.query, depth, hub=pair.doc.hub)
+        negative = next(
+            (
+                hit.doc
+                for hit in hits
+                if call_key(hit.doc) != gold
+                and (not other_domain or hit.doc.domain != pair.doc.domain)
+            ),
+            None,
+        )
+        mined.append(replace(pair, negative=negative))
+        if progress is not None:
+            progress(done, len(pairs))
+    return mined
