@@ -102,6 +102,9 @@ def apibench_training_pairs(
                     continue
                 ids = sorted(gold.gold_ids(question))
                 if ids:
+                    # Of the catalog's copies of the gold call, the one filed under the
+                    # question's own domain: the prior learns that domain from the pair.
+                    ids.sort(key=lambda i: by_id[i].domain != question.gold_domain)
                     pairs.append(TrainingPair(question.text, by_id[ids[0]]))
     if len(pairs) < 2:
         raise TuningError(

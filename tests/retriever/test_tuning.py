@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from apidb import CatalogStore
+from apidb.bundled import apibench_docs
 from retriever import TuningError
 from retriever.benchmark import Question, load_questions
 from retriever.embedder import SentenceTransformerEmbedder, default_model_path, model_fingerprint
@@ -194,6 +195,26 @@ def test_the_default_pairs_are_train_and_dev_never_held_out(store: CatalogStore)
         dev = {question.text for question in load_questions(hub, "dev")}
         assert not (held_out - dev) & queries  # a held-out question never trains
         assert bool(dev & queries) == (hub != "tensorflowhub"), hub  # not in the test catalog
+
+
+def test_a_pair_takes_the_copy_of_its_api_filed_under_the_questions_domain(
+    tmp_path: Path,
+) -> None:
+    """APIBench files some calls twice (a tabular model under classification and under
+    regression); the pair, and the task-type prior trained on it, follow the question."""
+    with CatalogStore(tmp_path / "catalog.db") as catalog:
+        catalog.upsert_many(apibench_docs("torchhub") + apibench_docs("tensorflowhub"))
+        pairs = apibench_training_pairs(catalog)
+    domains = {
+        q.text: q.gold_domain
+        for hub in ("torchhub", "tensorflowhub")
+        for split in ("train", "dev")
+        for q in load_questions(hub, split)
+    }
+    tf_dev = {q.text for q in load_questions("tensorflowhub", "dev")}
+    refiled = [p for p in pairs if p.query in tf_dev and p.doc.domain == "Text preprocessing"]
+    assert len(refiled) >= 5  # filed under "Text embedding" too, which sorts first by id
+    assert all(pair.doc.domain == domains[pair.query] for pair in pairs)
 
 
 def test_the_default_pairs_need_the_torchhub_apis(tmp_path: Path) -> None:
