@@ -150,6 +150,6 @@ def _logged(label: str) -> ProgressCallback:
         tenth = 10 * done // max(total, 1)
         if tenth != last:
             last = tenth
-            logger.info("%s (once): %d/%d batches", label, done, total)
+            logger.info("%s (once): %d%%", label, 10 * tenth)
 
     return tick

@@ -11,10 +11,13 @@ labels' noise; a wrong kind of API is a plain mistake.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Protocol
 
+from apidb import CatalogStore
 from retriever.scoring import Hit
 from retriever.text import call_key
 from retriever.tuning import TrainingPair
@@ -53,3 +56,25 @@ def with_hard_negatives(
         if progress is not None:
             progress(done, len(pairs))
     return mined
+
+
+def mined_with_shipped_model(
+    pairs: Sequence[TrainingPair],
+    store: CatalogStore,
+    *,
+    index_progress: Callable[[int, int], None] | None = None,
+    mining_progress: Callable[[int, int], None] | None = None,
+) -> list[TrainingPair]:
+    """`with_hard_negatives`, mined by hybrid search with the shipped model (which has seen
+    no training request) over the pairs' hubs, indexed in a scratch directory: the
+    catalog's own index is built with the tuned model, which does not exist yet."""
+    from retriever.embedder import SentenceTransformerEmbedder
+    from retriever.hybrid import HybridRetriever
+
+    hubs = sorted({pair.doc.hub for pair in pairs})
+    with tempfile.TemporaryDirectory(prefix="toolroute-mining-") as scratch:
+        with CatalogStore(Path(scratch) / "catalog.db") as hubs_only:
+            hubs_only.upsert_many([doc for hub in hubs for doc in store.list_docs(hub=hub)])
+            miner = HybridRetriever(hubs_only, SentenceTransformerEmbedder(), Path(scratch) / "ix")
+            miner.build(progress=index_progress)
+            return with_hard_negatives(pairs, miner, progress=mining_progress)

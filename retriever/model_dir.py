@@ -48,17 +48,29 @@ def _move_into_place(scratch: Path, out_dir: Path, replace: bool) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def trained_once(target: Path, marker: str, train: Callable[[], object]) -> Path:
+def trained_once(
+    target: Path,
+    marker: str,
+    train: Callable[[], object],
+    *,
+    is_current: Callable[[Path], bool] | None = None,
+) -> Path:
     """`target`, made by `train()` unless `target/marker` (written last by a finished
-    training) is there already. A file lock makes concurrent processes (service replicas,
-    a CLI beside the service) train it once: the others wait, then use what it wrote."""
+    training) is there already and, given `is_current`, says it was made the current way
+    (a model of an older recipe is retrained once). A file lock makes concurrent processes
+    (service replicas, a CLI beside the service) train it once: the others wait, then use
+    what it wrote."""
     import fcntl
 
-    if (target / marker).is_file():
+    def usable() -> bool:
+        done = target / marker
+        return done.is_file() and (is_current is None or is_current(done))
+
+    if usable():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with (target.parent / f".{target.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / marker).is_file():  # nobody trained it meanwhile
+        if not usable():  # nobody trained it meanwhile
             train()
     return target

@@ -78,6 +78,13 @@ def index_tune(
         ),
     ] = False,
     epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the pairs.")] = 1,
+    hard_negatives: Annotated[
+        bool,
+        typer.Option(
+            help="Pair each request with a wrong API that the shipped model ranks high for it "
+            "(indexes the pairs' hubs once more; the default model's recipe)."
+        ),
+    ] = True,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -88,7 +95,7 @@ def index_tune(
         apibench_training_pairs,
         load_training_pairs,
         pairs_from_ids,
-        tune_embedder,
+        tune_with_negatives,
     )
 
     config = settings()
@@ -109,9 +116,11 @@ def index_tune(
         training += approved
         source["feedback_tasks"] = len(approved)
     with progress_bar(f"Tuning on {len(training):,} pairs", not as_json) as tick:
-        result = tune_embedder(
+        result = tune_with_negatives(
             training,
+            store,
             target,
+            negatives=hard_negatives,
             base_model=config.embedder_model,
             settings=TuningSettings(epochs=epochs),
             replace=force,
@@ -123,6 +132,7 @@ def index_tune(
         "pairs": result.pairs,
         "training_data": source,
         "epochs": epochs,
+        "hard_negatives": hard_negatives,
         "seconds": round(result.seconds, 1),
         "final_loss": round(result.final_loss, 4),
     }

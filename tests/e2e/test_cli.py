@@ -246,9 +246,10 @@ def test_index_tune_writes_a_model_and_refuses_bad_pairs(
     out = tmp_path / "tuned"
     result = run_json(built_data_dir, "index", "tune", "--pairs", str(pairs), "--out", str(out))
     assert (result["pairs"], result["epochs"], result["model_dir"]) == (3, 1, str(out))
+    assert result["hard_negatives"] is True  # the default model's recipe
     provenance = json.loads((out / "toolroute-tuning.json").read_text())
     assert provenance["pairs"] == 3
-    assert provenance["training_data"] == {"pairs_file": str(pairs)}
+    assert provenance["training_data"] == {"pairs_file": str(pairs), "hard_negatives": True}
 
     again = run(built_data_dir, "index", "tune", "--pairs", str(pairs), "--out", str(out), expect=2)
     assert "pass --force" in again.stderr

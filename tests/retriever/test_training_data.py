@@ -8,6 +8,7 @@ import pytest
 from apidb import APIDoc
 from apidb.bundled import apibench_docs
 from retriever.hard_negatives import with_hard_negatives
+from retriever.progress import staged
 from retriever.scoring import Hit
 from retriever.synthetic_pairs import catalog_pairs
 from retriever.tuning import TrainingPair
@@ -103,3 +104,15 @@ def test_every_bundled_api_gets_a_pair_without_its_name() -> None:
     pairs = catalog_pairs(docs)
     assert len(pairs) >= 0.9 * len(docs)
     assert not [p for p in pairs if p.doc.name.rsplit("/", 1)[-1].lower() in p.query.lower()]
+
+
+def test_staged_progress_rises_through_every_stage_in_its_share() -> None:
+    ticks: list[tuple[int, int]] = []
+    stages = staged(lambda done, total: ticks.append((done, total)), {"a": 1.0, "b": 3.0})
+    first, second = stages["a"], stages["b"]
+    assert first is not None and second is not None
+    first(5, 10)
+    first(10, 10)
+    second(0, 0)  # a stage with nothing to count is done
+    assert ticks == [(125, 1000), (250, 1000), (1000, 1000)]
+    assert staged(None, {"a": 1.0}) == {"a": None}

@@ -19,6 +19,7 @@ from retriever.embedder import SentenceTransformerEmbedder, default_model_path, 
 from retriever.prior import PRIOR_FILE
 from retriever.text import doc_views
 from retriever.tuning import (
+    DEFAULT_RECIPE,
     PROVENANCE_FILE,
     TrainingPair,
     TuningSettings,
@@ -348,7 +349,8 @@ def test_the_default_model_is_trained_once_even_by_concurrent_starts(
     assert paths == [target, target]
     assert sorted(bool(t) for t in ticks.values()) == [False, True]  # one trained
     provenance = json.loads((target / PROVENANCE_FILE).read_text())
-    assert provenance["training_data"]["recipe"] == "default"
+    assert provenance["training_data"]["recipe"] == DEFAULT_RECIPE
+    assert provenance["training_data"]["hard_negatives"] is True
     assert trained_on_splits(target) == {"train", "dev"}
     again: list[int] = []
     ensure_tuned_model(store, target, keep=_slice, progress=lambda d, _t: again.append(d))
@@ -365,3 +367,29 @@ def test_a_leftover_directory_without_provenance_is_replaced(
     ensure_tuned_model(store, target, settings=TuningSettings(batch_size=16), keep=_slice)
 
     assert (target / PROVENANCE_FILE).is_file() and not (target / "half-written.bin").exists()
+
+
+def test_a_default_model_of_an_older_recipe_is_retrained_once(
+    store: CatalogStore, tmp_path: Path
+) -> None:
+    target = tmp_path / "minilm-apibench"
+    quick = TuningSettings(batch_size=16)
+    ensure_tuned_model(store, target, settings=quick, keep=_slice)
+    provenance = json.loads((target / PROVENANCE_FILE).read_text())
+    provenance["training_data"]["recipe"] = "default"  # what the first release wrote
+    (target / PROVENANCE_FILE).write_text(json.dumps(provenance))
+
+    ticks: list[tuple[int, int]] = []
+    ensure_tuned_model(
+        store, target, settings=quick, keep=_slice, progress=lambda d, t: ticks.append((d, t))
+    )
+
+    assert json.loads((target / PROVENANCE_FILE).read_text())["training_data"]["recipe"] == (
+        DEFAULT_RECIPE
+    )
+    # One bar over indexing, mining and training: it only rises, and ends full.
+    done = [d for d, _ in ticks]
+    assert done == sorted(done) and ticks[-1] == (1000, 1000) and len(set(done)) > 3
+    again: list[int] = []
+    ensure_tuned_model(store, target, keep=_slice, progress=lambda d, _t: again.append(d))
+    assert not again
