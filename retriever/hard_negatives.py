@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Protocol
 
 from apidb import CatalogStore
+from retriever.pairs import TrainingPair
 from retriever.scoring import Hit
 from retriever.text import call_key
-from retriever.tuning import TrainingPair
 
 DEFAULT_DEPTH = 20
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 
 from apidb import APIDoc
-from retriever.tuning import TrainingPair
+from retriever.pairs import TrainingPair
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 _MIN_CHARS = 20

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apidb import APIDoc, CatalogStore
+from apidb import CatalogStore
 from retriever.config import MAX_QUERY_CHARS, Split
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ from retriever.embedder import (
 )
 from retriever.errors import TuningError
 from retriever.model_dir import check_output_free, trained_once, written_atomically
+from retriever.pairs import TrainingPair
 from retriever.prior import PRIOR_FILE, DomainPrior, fit_domain_prior
 from retriever.text import call_key, doc_views
 from retriever.training_loop import run_epochs
@@ -46,15 +47,6 @@ _SCALE = 20.0
 _MAX_LISTED = 5  # unknown ids named in an error message
 
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingPair:
-    query: str
-    doc: APIDoc
-    # A wrong API the retriever ranks high for this request (`retriever.hard_negatives`):
-    # one more column of the batch, harder than the other pairs' APIs.
-    negative: APIDoc | None = None
 
 
 @dataclass(frozen=True, slots=True)
