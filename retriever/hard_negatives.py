@@ -3,8 +3,8 @@ the retriever ranks high for the request.
 
 In-batch negatives are mostly easy (a batch mixes hubs and kinds of API), so they teach
 little about the confusions that cost accuracy. A mined negative is one more column of the
-contrastive loss (`tuning._batch_loss`). `other_domain` takes the best-ranked API of
-another domain than the gold one: APIBench often has several equally valid APIs of one kind
+contrastive loss (`tuning._batch_loss`). It is the best-ranked API of another domain
+than the gold one: APIBench often has several equally valid APIs of one kind
 (torchhub's image classifiers), and teaching the model to separate those teaches it the
 labels' noise; a wrong kind of API is a plain mistake.
 """
@@ -33,12 +33,11 @@ def with_hard_negatives(
     pairs: Sequence[TrainingPair],
     retriever: Searcher,
     *,
-    other_domain: bool = True,
     depth: int = DEFAULT_DEPTH,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[TrainingPair]:
-    """The pairs, each with the retriever's best-ranked wrong API in its hub as `negative`
-    (None when the top `depth` hits hold none)."""
+    """The pairs, each with the retriever's best-ranked API of another domain in its hub as
+    `negative` (None when the top `depth` hits hold none)."""
     mined = []
     for done, pair in enumerate(pairs, start=1):
         gold = call_key(pair.doc)
@@ -47,8 +46,7 @@ def with_hard_negatives(
             (
                 hit.doc
                 for hit in hits
-                if call_key(hit.doc) != gold
-                and (not other_domain or hit.doc.domain != pair.doc.domain)
+                if call_key(hit.doc) != gold and hit.doc.domain != pair.doc.domain
             ),
             None,
         )

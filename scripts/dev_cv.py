@@ -42,8 +42,8 @@ from retriever.benchmark import (
     load_questions,
 )
 from retriever.config import RetrieverConfig, fusion_for
-from retriever.embedder import SentenceTransformerEmbedder, default_model_path
-from retriever.hard_negatives import with_hard_negatives
+from retriever.embedder import SentenceTransformerEmbedder
+from retriever.hard_negatives import mined_with_shipped_model
 from retriever.prior import PRIOR_FILE, DomainPrior, fit_domain_prior
 from retriever.scoring import Hit
 from retriever.synthetic_pairs import catalog_pairs
@@ -60,13 +60,6 @@ def train(out: Path, negatives: str = "none", synthetic: bool = False) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         store = CatalogStore(Path(scratch) / "catalog.db")
         store.upsert_many(default_catalog_docs())
-        miner = None
-        if negatives != "none":
-            # Mined with the shipped model, which has seen no APIBench question.
-            miner = HybridRetriever(
-                store, SentenceTransformerEmbedder(default_model_path()), Path(scratch) / "index"
-            )
-            miner.build()
         for fold in range(DEV_FOLDS):
             target = out / f"fold{fold}"
             if target.is_dir():
@@ -75,8 +68,8 @@ def train(out: Path, negatives: str = "none", synthetic: bool = False) -> None:
             pairs = apibench_training_pairs(store, keep=_leaving_out(fold))
             if synthetic:
                 pairs += catalog_pairs(store.list_docs())
-            if miner is not None:
-                pairs = with_hard_negatives(pairs, miner, other_domain=negatives == "domain")
+            if negatives == "domain":
+                pairs = mined_with_shipped_model(pairs, store)
             result = tune_embedder(
                 pairs, target, source={"apibench_splits": ["train", "dev"], "left_out_fold": fold}
             )
@@ -291,9 +284,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--negatives",
-        choices=("none", "domain", "any"),
+        choices=("none", "domain"),
         default="none",
-        help="train: a mined hard negative per pair (of another domain, or any wrong API)",
+        help="train: a mined hard negative per pair (the best-ranked API of another domain)",
     )
     parser.add_argument(
         "--synthetic", action="store_true", help="train: add a pair written from every doc"
