@@ -14,9 +14,14 @@ What makes a value fit an argument, in order of weight:
   `days`, "two people" for `passengers`), matched against the argument's name and
   description;
 - its kind: quoted text for titles and text, proper names for named things, and plain
-  phrases last.
-Each span of the request fills one argument at most. Required arguments take the best
-fitting value there is; optional ones only a value the request clearly gives.
+  phrases last;
+- for a time zone or a currency, the standard code of what the request names
+  (`America/New_York` for "New York", `USD` for "US dollars"; `agent.calls.codes`), over
+  the name itself.
+Each span of the request fills one argument at most (a code and the name it stands for
+count apart: "Tokyo, Japan" is the location and `Asia/Tokyo` the time zone). Required
+arguments take the best fitting value there is; optional ones only a value the request
+clearly gives.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.calls.codes import NamedCode, currency_codes, timezone_codes
 from agent.calls.grounding import Span, normalise, spans
 from agent.jsontypes import JSONObject
 
@@ -81,6 +87,8 @@ _STOPWORDS = frozenset(
 _MIN_OPTIONAL = 2.0  # an optional argument is filled only from this score up
 _MIN_REQUIRED = 0.5
 _OTHER_VALUE = 0.5  # how much better a span must fit a taken argument to be its second value
+# A code looked up for what the request names fits its argument better than the name.
+_CODE_SCORE = 4.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ class Choice:
     value: Any
     score: float
     span: tuple[int, int] | None = None  # None: an enum member or a flag
+    code: bool = False  # a standard code for the span, not the span's own text
 
 
 def slots(schema: JSONObject | None) -> list[Slot]:
@@ -154,7 +163,9 @@ def _in_order(choice: Choice, place: float, length: int) -> Choice:
     if choice.span is None:
         return choice
     where = choice.span[0] / max(1, length)
-    return Choice(choice.value, choice.score + 0.2 * (1 - abs(where - place)), choice.span)
+    return Choice(
+        choice.value, choice.score + 0.2 * (1 - abs(where - place)), choice.span, choice.code
+    )
 
 
 def fill(schema: JSONObject | None, request: str, about: str = "") -> dict[str, Any]:
@@ -173,10 +184,10 @@ def exclusive_options(
     options = candidates(schema, request, about, limit=8)
     exclusive: dict[str, list[Choice]] = {}
     for name, choices in options.items():
-        taken = [c.span for other, c in chosen.items() if other != name and c.span is not None]
-        exclusive[name] = [
-            c for c in choices if c.span is None or not any(_overlap(c.span, t) for t in taken)
-        ][:limit]
+        taken = [_place(c) for other, c in chosen.items() if other != name]
+        exclusive[name] = [c for c in choices if not any(_clash(_place(c), t) for t in taken)][
+            :limit
+        ]
     return exclusive
 
 
@@ -192,26 +203,29 @@ def assign(schema: JSONObject | None, request: str, about: str = "") -> dict[str
     # Each span's best score over every argument: a value that fits a taken argument much
     # better than this one is another value for that argument ("the weather in Paris and
     # in Rome": a second city, asked for by a second call), not this argument's value.
-    best_for_span: dict[tuple[int, int], tuple[float, str]] = {}
+    best_for_span: dict[tuple[bool, int, int], tuple[float, str]] = {}
     for score, name, _, choice in pairs:
-        if choice.span is not None and choice.span not in best_for_span:
-            best_for_span[choice.span] = (score, name)
+        place = _place(choice)
+        if place is not None and place not in best_for_span:
+            best_for_span[place] = (score, name)
     chosen: dict[str, Choice] = {}
-    used: list[tuple[int, int]] = []
+    used: list[tuple[bool, int, int]] = []
     for score, name, _, choice in pairs:
         if name in chosen:
             continue
         if score < (_MIN_REQUIRED if name in required else _MIN_OPTIONAL):
             continue
-        if choice.span is not None and any(_overlap(choice.span, other) for other in used):
+        place = _place(choice)
+        if place is None:
+            chosen[name] = choice
             continue
-        if choice.span is not None:
-            best_score, best_name = best_for_span[choice.span]
-            if best_name != name and best_name in chosen and best_score - score > _OTHER_VALUE:
-                continue
+        if any(_clash(place, other) for other in used):
+            continue
+        best_score, best_name = best_for_span[place]
+        if best_name != name and best_name in chosen and best_score - score > _OTHER_VALUE:
+            continue
         chosen[name] = choice
-        if choice.span is not None:
-            used.append(choice.span)
+        used.append(place)
     order = list(ranked)
     return {name: chosen[name] for name in order if name in chosen}
 
@@ -230,7 +244,36 @@ def _rank(
     if isinstance(enum, list) and enum:
         return _enum(slot, enum, request)
     choices = [c for c in (_score(slot, span, operation) for span in found) if c is not None]
-    return sorted(choices, key=lambda c: -c.score)
+    codes = _codes(slot, request) if slot.type == "string" else []
+    if codes:
+        # Where a name has its code, the name itself ("Swiss" of "Swiss francs") is no
+        # value for a code's argument.
+        stretches = [(True, *code.span) for code in codes if code.span is not None]
+        choices = [
+            c for c in choices if not any(_clash((True, *c.span), s) for s in stretches if c.span)
+        ]
+    return sorted(choices + codes, key=lambda c: -c.score)
+
+
+def _codes(slot: Slot, request: str) -> list[Choice]:
+    """The standard codes of what the request names, for a time zone or currency slot."""
+    if (
+        "timezone" in slot.name_words
+        or {"time", "zone"} <= slot.name_words
+        or "tz" in slot.name_words
+    ):
+        named: list[NamedCode] = timezone_codes(request)
+    elif "currency" in slot.name_words:
+        named = currency_codes(request)
+    else:
+        return []
+    choices = []
+    for code in named:
+        before = re.findall(r"[a-z]+", request[: code.start].lower())[-1:]
+        cue = before[0] if before else ""
+        bonus = 2.0 if cue in _CUES and _any(slot.name_words, _CUES[cue]) else 0.0
+        choices.append(Choice(code.code, _CODE_SCORE + bonus, (code.start, code.end), code=True))
+    return choices
 
 
 def _score(slot: Slot, span: Span, operation: frozenset[str] = frozenset()) -> Choice | None:
@@ -415,8 +458,16 @@ def _names_an_id(slot: Slot) -> bool:
     return _any(slot.words, ("id", "code", "number", "zip", "isbn", "phone", "year", "pin"))
 
 
-def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
+def _place(choice: Choice) -> tuple[bool, int, int] | None:
+    """Where a choice stands in the request, and whether it is a code for what stands
+    there; None for an enum member or a flag."""
+    return None if choice.span is None else (choice.code, *choice.span)
+
+
+def _clash(a: tuple[bool, int, int] | None, b: tuple[bool, int, int] | None) -> bool:
+    """Two choices that would use one stretch of the request twice: both its text, or
+    both a code for it."""
+    return a is not None and b is not None and a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
 
 
 def _any(words: frozenset[str], names: tuple[str, ...]) -> bool:

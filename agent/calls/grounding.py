@@ -8,8 +8,9 @@ which the filler uses to tell `origin` ("from Los Angeles") from `destination` (
 York"), or `days` ("5 days") from `passengers` ("two people").
 
 `grounding(value, request, schema)` says where an argument's value came from: the request,
-an enum member, the schema's default, or nowhere (ungrounded). The verifier records it for
-every argument, and the reward counts the share grounded.
+an enum member, the schema's default, the standard code of something the request names
+(`America/New_York` for "New York"; `agent.calls.codes`), or nowhere (ungrounded). The
+verifier records it for every argument, and the reward counts the share grounded.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent.calls.codes import named_codes
 from agent.jsontypes import JSONObject
 
 SpanKind = Literal["quoted", "number", "time", "proper", "phrase"]
-Source = Literal["request", "enum", "default", "ungrounded"]
+Source = Literal["request", "enum", "default", "code", "ungrounded"]
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -216,6 +218,8 @@ def grounding(value: Any, request: str, schema: JSONObject, name: str = "") -> S
         and value in item_enum
     ):
         return "enum" if _enum_named(value, request) else "ungrounded"
+    if isinstance(value, str) and value in named_codes(request):
+        return "code"
     return "ungrounded"
 
 

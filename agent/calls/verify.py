@@ -4,8 +4,9 @@ Three checks, all recorded on the task:
 - the schema: the call resolved to the candidate API, with arguments that fit its schema
   (required present, types, enums; `agent.resolve`);
 - grounding: for every argument, where its value came from (`grounding.grounding`): the
-  request, an enum member it names, the schema's default, the catalog's own canonical call
-  (a Python API's model id), or nowhere;
+  request, an enum member it names, the schema's default, the standard code of something
+  it names (a time zone, a currency), the catalog's own canonical call (a Python API's
+  model id), or nowhere;
 - the execution: the sandboxed run (or, for a client's own tools, validation only).
 
 A call passes when it ran (`ok`) and no required argument is ungrounded. The router's
