@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.calls.select import AUTO, ToolChoice
@@ -60,6 +60,9 @@ class TaskRequest:
     toolset: Toolset | None = None
     owner: str | None = None
     tool_choice: ToolChoice = AUTO
+    # The day relative dates count from ("tomorrow"): the date the conversation states,
+    # else None for the machine's date.
+    today: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

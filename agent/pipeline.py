@@ -198,6 +198,7 @@ class Pipeline:
                 ranking,
                 resolver,
                 execute=request.execute,
+                today=request.today,
                 escalate=request.arm is None,
             )
             for query, part_hits in self._parts(request, hits)

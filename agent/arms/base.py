@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.jsontypes import JSONObject
 
 if TYPE_CHECKING:
-    from agent.calls.fill import Choice
+    from agent.calls.slots import Choice
     from agent.resolve import CallResolver
     from apidb import APIDoc
     from retriever import Hit
@@ -48,6 +49,7 @@ class FillRequest:
 
     doc: APIDoc
     options: Mapping[str, Sequence[Choice]]
+    today: date | None = None  # the day relative dates count from; None: the machine's
 
 
 @dataclass(frozen=True)

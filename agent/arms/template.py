@@ -20,7 +20,8 @@ class TemplateArm(Arm):
     def _generate(self, request: GenerationRequest) -> RawGeneration:
         if request.fill is not None and request.fill.doc.kind != "python":
             doc = request.fill.doc
-            arguments = fill(doc.parameters, request.query, f"{doc.name} {doc.description}")
+            about = f"{doc.name} {doc.description}"
+            arguments = fill(doc.parameters, request.query, about, request.fill.today)
             text = render_call(callable_name(doc), arguments)
             return RawGeneration(text=text, meta={"from": doc.id})
         if not request.hits:

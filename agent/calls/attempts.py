@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 from agent.apicall import APICall, Expression, extract_code
@@ -179,17 +180,19 @@ class CallMaker:
         *,
         execute: bool = True,
         escalate: bool = False,
+        today: date | None = None,
     ) -> PartAnswer:
         """The part's attempts, at most `max_attempts`. With `escalate` (a routed
         request), a function call that the arm got wrong (not a valid call, or a required
         argument the request does not give) is written again by the next arm in the
         ranking before the next candidate is tried: a cheap arm first, a stronger one when
-        the cheap one's call does not verify."""
+        the cheap one's call does not verify. `today` is the day relative dates count
+        from (None: the machine's date)."""
         part = PartAnswer(query, selection)
         queue = [(c, list(ranking)) for c in selection.to_try(self.max_attempts)]
         while queue and len(part.attempts) < self.max_attempts:
             candidate, arms = queue.pop(0)
-            attempt = self._attempt(query, candidate, arms, resolver, execute)
+            attempt = self._attempt(query, candidate, arms, resolver, execute, today)
             part.attempts.append(attempt)
             if attempt.generation is None or not execute or attempt.passed:
                 break  # no arm could answer, or nothing can verify, or this is the answer
@@ -201,7 +204,7 @@ class CallMaker:
                     queue.insert(0, (candidate, stronger))
         final = part.final
         if final is not None and final.passed:
-            part.attempts.extend(self._more(query, final, resolver))
+            part.attempts.extend(self._more(query, final, resolver, today))
         return part
 
     def _attempt(
@@ -211,13 +214,15 @@ class CallMaker:
         ranking: Sequence[str],
         resolver: CallResolver,
         execute: bool,
+        today: date | None,
     ) -> Attempt:
         doc = candidate.doc
         fill = None
         offered: frozenset[str] | None = None
         if doc.kind != "python":
-            options = exclusive_options(doc.parameters, query, f"{doc.name} {doc.description}")
-            fill = FillRequest(doc, options)
+            about = f"{doc.name} {doc.description}"
+            options = exclusive_options(doc.parameters, query, about, today=today)
+            fill = FillRequest(doc, options, today)
             offered = frozenset(name for name, choices in options.items() if choices)
         request = GenerationRequest(query, [candidate.hit], resolver=resolver, fill=fill)
         served = first_available(ranking, lambda name: self.arm(name).generate(request))
@@ -242,13 +247,15 @@ class CallMaker:
                 resolver=resolver,
                 preferred=[doc.id],
             )
-            verification = verify(call, called, query, execution)
+            verification = verify(call, called, query, execution, today)
         return Attempt(
             candidate, called, generation, served.failures, call, parse_error, execution,
             verification, offered=offered if called.id == doc.id else None,
         )  # fmt: skip
 
-    def _more(self, query: str, passed: Attempt, resolver: CallResolver) -> list[Attempt]:
+    def _more(
+        self, query: str, passed: Attempt, resolver: CallResolver, today: date | None
+    ) -> list[Attempt]:
         """The same call for each other value the request joins to one it took."""
         call, doc = passed.call, passed.doc
         if call is None or doc.kind == "python":
@@ -261,7 +268,7 @@ class CallMaker:
             execution = self.executor.execute(
                 again, parse_error, code=code, resolver=resolver, preferred=[doc.id]
             )
-            verification = verify(again, doc, query, execution)
+            verification = verify(again, doc, query, execution, today)
             extra.append(
                 Attempt(passed.candidate, doc, None, [], again, parse_error, execution,
                         verification, derived_from=f"{name}={render(taken)}")

@@ -17,6 +17,10 @@ Seeded (`seed=0`): the same cases on every machine. Each reference value is mark
 *grounded* when the request states it (a span, a number, a number word, a percentage, an
 enum member it names); the figures count exactness only over the arguments a request
 grounds, and report the references that invent values apart (SOURCE.md's advice).
+
+The references count relative dates from Monday 23 October 2023 ("tomorrow" is
+2023-10-24, "on Thursday" 2023-10-26); `TODAY_SAID` says so the way an agent's system
+prompt does, and the benchmark sends it with every case.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +39,8 @@ from agent.jsontypes import JSONObject
 SOURCE = Path(__file__).resolve().parents[2] / "apidb" / "data" / "openfunctions"
 SOURCE_FILE = SOURCE / "gorilla_openfunctions_v1_test.json"
 CaseKind = Literal["single", "choose", "decline"]
+REFERENCE_DATE = date(2023, 10, 23)
+TODAY_SAID = f"Today is {REFERENCE_DATE:%A}, {REFERENCE_DATE.isoformat()}."
 CASE_KINDS: tuple[CaseKind, ...] = ("single", "choose", "decline")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("a an the of for to in on at by with and or from my me i is it get find".split())

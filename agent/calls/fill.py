@@ -27,11 +27,13 @@ clearly gives.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from agent.calls.codes import NamedCode, currency_codes, timezone_codes
+from agent.calls.dates import renderings, wanted_form
 from agent.calls.grounding import Span, normalise, spans
+from agent.calls.slots import STOPWORDS, Choice, Slot, any_of, slots, stems
 from agent.jsontypes import JSONObject
 
 # Cue words before a value, and the argument words they point to.
@@ -80,10 +82,6 @@ _TOPIC_WORDS = (
     "category",
     "theme",
 )
-_STOPWORDS = frozenset(
-    """a an the and or of for to in on at by with from be is are it its this that which
-    e g eg s specific given certain one""".split()
-)
 _MIN_OPTIONAL = 2.0  # an optional argument is filled only from this score up
 _MIN_REQUIRED = 0.5
 _OTHER_VALUE = 0.5  # how much better a span must fit a taken argument to be its second value
@@ -91,65 +89,22 @@ _OTHER_VALUE = 0.5  # how much better a span must fit a taken argument to be its
 _CODE_SCORE = 4.0
 
 
-@dataclass(frozen=True)
-class Slot:
-    """One argument of a function, as the filler sees it: its name's words, and the
-    content words of its description before any example ("e.g. Paris" names no slot)."""
-
-    name: str
-    schema: JSONObject
-    required: bool
-    words: frozenset[str] = field(default_factory=frozenset)  # name and description words
-    name_words: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def type(self) -> str:
-        kind = self.schema.get("type")
-        return kind if isinstance(kind, str) else "string"
-
-    @property
-    def item_schema(self) -> JSONObject:
-        items = self.schema.get("items")
-        return items if isinstance(items, dict) else {}
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A candidate value for a slot, with its score and the span it came from."""
-
-    value: Any
-    score: float
-    span: tuple[int, int] | None = None  # None: an enum member or a flag
-    code: bool = False  # a standard code for the span, not the span's own text
-
-
-def slots(schema: JSONObject | None) -> list[Slot]:
-    properties = ((schema or {}).get("properties")) or {}
-    required = set((schema or {}).get("required") or [])
-    found = []
-    for name, spec in properties.items():
-        spec = spec if isinstance(spec, dict) else {}
-        description = re.split(
-            r"\be\.g\.|\bfor example\b|\bsuch as\b|\(", str(spec.get("description", ""))
-        )[0]
-        name_words = frozenset(_stems(str(name)))
-        words = name_words | {w for w in _stems(description) if w not in _STOPWORDS}
-        found.append(Slot(str(name), spec, name in required, frozenset(words), name_words))
-    return found
-
-
 def candidates(
-    schema: JSONObject | None, request: str, about: str = "", limit: int = 4
+    schema: JSONObject | None,
+    request: str,
+    about: str = "",
+    limit: int = 4,
+    today: date | None = None,
 ) -> dict[str, list[Choice]]:
     """For each argument, the values the request offers, best first (at most `limit`).
     `about` is the function's name and description: words of the request that say what
     the function does ("latest", "average") describe the operation, not an argument."""
     found = spans(request)
-    operation = frozenset(_stems(about)) - _STOPWORDS
+    operation = frozenset(stems(about)) - STOPWORDS
     argument_slots = slots(schema)
     ranked = {}
     for index, slot in enumerate(argument_slots):
-        options = _rank(slot, found, request, operation)
+        options = _rank(slot, found, request, operation, today or date.today())
         place = index / max(1, len(argument_slots) - 1) if len(argument_slots) > 1 else 0.0
         ranked[slot.name] = sorted(
             (_in_order(choice, place, len(request)) for choice in options), key=lambda c: -c.score
@@ -168,20 +123,26 @@ def _in_order(choice: Choice, place: float, length: int) -> Choice:
     )
 
 
-def fill(schema: JSONObject | None, request: str, about: str = "") -> dict[str, Any]:
+def fill(
+    schema: JSONObject | None, request: str, about: str = "", today: date | None = None
+) -> dict[str, Any]:
     """The best consistent arguments: each span used once, optional arguments only when the
     request clearly gives them."""
-    return {name: choice.value for name, choice in assign(schema, request, about).items()}
+    return {name: c.value for name, c in assign(schema, request, about, today).items()}
 
 
 def exclusive_options(
-    schema: JSONObject | None, request: str, about: str = "", limit: int = 4
+    schema: JSONObject | None,
+    request: str,
+    about: str = "",
+    limit: int = 4,
+    today: date | None = None,
 ) -> dict[str, list[Choice]]:
     """`candidates`, without the spans the best consistent assignment gives to another
     argument: what an LLM arm may choose among, so that one phrase of the request never
     fills two arguments ("Rome, Italy" as both the destination and the date)."""
-    chosen = assign(schema, request, about)
-    options = candidates(schema, request, about, limit=8)
+    chosen = assign(schema, request, about, today)
+    options = candidates(schema, request, about, limit=8, today=today)
     exclusive: dict[str, list[Choice]] = {}
     for name, choices in options.items():
         taken = [_place(c) for other, c in chosen.items() if other != name]
@@ -191,9 +152,12 @@ def exclusive_options(
     return exclusive
 
 
-def assign(schema: JSONObject | None, request: str, about: str = "") -> dict[str, Choice]:
-    """The best consistent assignment of the request's values to the arguments."""
-    ranked = candidates(schema, request, about, limit=8)
+def assign(
+    schema: JSONObject | None, request: str, about: str = "", today: date | None = None
+) -> dict[str, Choice]:
+    """The best consistent assignment of the request's values to the arguments. `today`
+    is the day relative dates count from ("tomorrow"); None for the machine's date."""
+    ranked = candidates(schema, request, about, limit=8, today=today)
     required = {slot.name for slot in slots(schema) if slot.required}
     pairs = sorted(
         ((choice.score, name, i, choice) for name, options in ranked.items()
@@ -234,7 +198,7 @@ def assign(schema: JSONObject | None, request: str, about: str = "") -> dict[str
 
 
 def _rank(
-    slot: Slot, found: list[Span], request: str, operation: frozenset[str] = frozenset()
+    slot: Slot, found: list[Span], request: str, operation: frozenset[str], today: date
 ) -> list[Choice]:
     if slot.type == "boolean":
         return _flag(slot, request)
@@ -251,6 +215,15 @@ def _rank(
         stretches = [(True, *code.span) for code in codes if code.span is not None]
         choices = [
             c for c in choices if not any(_clash((True, *c.span), s) for s in stretches if c.span)
+        ]
+    form = wanted_form(slot.schema) if slot.type == "string" else None
+    if form is not None:
+        # A date or time in the form the argument asks for ("2023-10-24" for "tomorrow");
+        # one the words do not fix stays as written, for the verifier to judge.
+        times = [(s.start, s.end) for s in found if s.kind == "time"]
+        rendered = renderings(request, times, form, today)
+        choices = [
+            Choice(rendered[c.span], c.score, c.span) if c.span in rendered else c for c in choices
         ]
     return sorted(choices + codes, key=lambda c: -c.score)
 
@@ -271,7 +244,7 @@ def _codes(slot: Slot, request: str) -> list[Choice]:
     for code in named:
         before = re.findall(r"[a-z]+", request[: code.start].lower())[-1:]
         cue = before[0] if before else ""
-        bonus = 2.0 if cue in _CUES and _any(slot.name_words, _CUES[cue]) else 0.0
+        bonus = 2.0 if cue in _CUES and any_of(slot.name_words, _CUES[cue]) else 0.0
         choices.append(Choice(code.code, _CODE_SCORE + bonus, (code.start, code.end), code=True))
     return choices
 
@@ -286,16 +259,16 @@ def _score(slot: Slot, span: Span, operation: frozenset[str] = frozenset()) -> C
     score = 1.0 + _cue_score(slot, span)
     name = slot.name.lower()
     if span.kind == "quoted":
-        score += 2.5 if _any(slot.words, _TEXT_NAMES) else 1.0
+        score += 2.5 if any_of(slot.words, _TEXT_NAMES) else 1.0
     elif span.kind == "proper":
-        score += 1.5 if _any(slot.words, _PLACE_NAMES) or "name" in slot.words else 0.4
+        score += 1.5 if any_of(slot.words, _PLACE_NAMES) or "name" in slot.words else 0.4
         score += 0.3 * min(len(span.text.split()), 3)  # "San Diego, California" over "Diego"
     elif span.kind == "time":
-        score += 2.0 if _any(slot.words, _TIME_NAMES) else -1.0
+        score += 2.0 if any_of(slot.words, _TIME_NAMES) else -1.0
     else:  # a plain phrase: weakest evidence, but what topics and keywords are made of
         score += (
             0.6
-            if _any(
+            if any_of(
                 slot.words,
                 (
                     "topic",
@@ -315,16 +288,16 @@ def _score(slot: Slot, span: Span, operation: frozenset[str] = frozenset()) -> C
             else -0.5
         )
         score += 0.3 if span.whole else -0.3
-        if _any(slot.words, _PLACE_NAMES) and span.cue not in _CUES:
+        if any_of(slot.words, _PLACE_NAMES) and span.cue not in _CUES:
             score -= 0.5  # places are named ("Oslo") or cued ("in the city centre")
-    if span.kind != "time" and _any(slot.words, ("date", "time")) and "zone" not in name:
+    if span.kind != "time" and any_of(slot.words, ("date", "time")) and "zone" not in name:
         score -= 1.5
-    words = set(_stems(span.text)) - _STOPWORDS
+    words = set(stems(span.text)) - STOPWORDS
     if words and words <= operation | slot.name_words:
         # It names what the function does ("the latest news") or the argument itself
         # ("my current location": the value is "current"), not a value.
         score -= 1.5
-    if set(span.before) & _TOPIC_CUES and _any(slot.words, _TOPIC_WORDS):
+    if set(span.before) & _TOPIC_CUES and any_of(slot.words, _TOPIC_WORDS):
         score += 2.0  # "related to technology", "about jazz"
     return Choice(span.value if span.kind != "proper" else span.text, score, (span.start, span.end))
 
@@ -333,17 +306,17 @@ def _number(slot: Slot, span: Span) -> Choice | None:
     if span.kind != "number":
         return None
     value = span.value
-    if span.percent and not _any(slot.words, _PERCENT_NAMES):
+    if span.percent and not any_of(slot.words, _PERCENT_NAMES):
         value = round(float(value) / 100, 10)  # "5%" is 0.05 for an interest rate
     if slot.type == "integer" and not float(value).is_integer():
         return None
     score = 1.0 + _cue_score(slot, span)
     if span.percent:
-        score += 2.0 if _any(slot.words, _RATE_NAMES + _PERCENT_NAMES) else -1.0
+        score += 2.0 if any_of(slot.words, _RATE_NAMES + _PERCENT_NAMES) else -1.0
     if span.money:
         score += (
             1.5
-            if _any(
+            if any_of(
                 slot.words,
                 (
                     "amount",
@@ -365,7 +338,7 @@ def _number(slot: Slot, span: Span) -> Choice | None:
             )
             else 0.0
         )
-    if not span.percent and _any(slot.words, _RATE_NAMES) and not span.money:
+    if not span.percent and any_of(slot.words, _RATE_NAMES) and not span.money:
         score -= 0.5
     if slot.type == "integer" and isinstance(value, int):
         value = int(value)
@@ -377,14 +350,14 @@ def _cue_score(slot: Slot, span: Span) -> float:
     before it ("rate of 5%": `rate`) and right after it, up to a break ("5 days": `days`;
     not "and" in "$1,000,000 and shareholder's equity"), and the cue word before it."""
     score = 0.0
-    before = [w for w in span.before if w not in _STOPWORDS][-1:]
-    after = span.after[:1] if span.after and span.after[0] not in _STOPWORDS else ()
-    near = set(_stems(" ".join([*before, *after])))
+    before = [w for w in span.before if w not in STOPWORDS][-1:]
+    after = span.after[:1] if span.after and span.after[0] not in STOPWORDS else ()
+    near = set(stems(" ".join([*before, *after])))
     score += 1.5 * len(slot.words & near)
     cue = span.cue
-    if cue in _CUES and _any(slot.name_words, _CUES[cue]):
+    if cue in _CUES and any_of(slot.name_words, _CUES[cue]):
         score += 2.0
-    elif cue in _CUES and _any(
+    elif cue in _CUES and any_of(
         slot.words - {"to", "from", "in", "at", "on", "for", "by", "of", "with", "into"}, _CUES[cue]
     ):
         score += 1.0
@@ -438,24 +411,27 @@ def _enumeration(request: str) -> list[str]:
     match = re.search(rf"({item})(?:, {item})*,? and ({item})", request)
     if not match:
         return []
-    items = re.split(r",\s*(?:and\s+)?|\s+and\s+", match.group(0))
-    return [item.strip() for item in items if item.strip()]
+    items = [i.strip() for i in re.split(r",\s*(?:and\s+)?|\s+and\s+", match.group(0))]
+    names = [re.findall(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*", item) for item in items]
+    if all(len(found) == 1 for found in names):
+        return [found[0] for found in names]  # "a meeting with John and Jane for ...": names
+    return [item for item in items if item]
 
 
 def _flag(slot: Slot, request: str) -> list[Choice]:
     """A boolean is true when the request asks for what its name says ("open on Sundays"
     for `open_on_sundays`); otherwise it is left out."""
     name_words = [
-        w for w in _stems(slot.name) if w not in ("is", "has", "include", "with", "should")
+        w for w in stems(slot.name) if w not in ("is", "has", "include", "with", "should")
     ]
-    asked = set(_stems(request))
+    asked = set(stems(request))
     if name_words and sum(w in asked for w in name_words) / len(name_words) >= 0.6:
         return [Choice(True, 3.0)]
     return []
 
 
 def _names_an_id(slot: Slot) -> bool:
-    return _any(slot.words, ("id", "code", "number", "zip", "isbn", "phone", "year", "pin"))
+    return any_of(slot.words, ("id", "code", "number", "zip", "isbn", "phone", "year", "pin"))
 
 
 def _place(choice: Choice) -> tuple[bool, int, int] | None:
@@ -468,14 +444,3 @@ def _clash(a: tuple[bool, int, int] | None, b: tuple[bool, int, int] | None) -> 
     """Two choices that would use one stretch of the request twice: both its text, or
     both a code for it."""
     return a is not None and b is not None and a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
-
-
-def _any(words: frozenset[str], names: tuple[str, ...]) -> bool:
-    return any(name in words for name in names)
-
-
-def _stems(text: str) -> list[str]:
-    """Lower-case words, split at `_` and camelCase, with a plural `s` removed."""
-    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ")
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from keyword import iskeyword
 from typing import Any
 
-from agent.calls.fill import Choice, slots
+from agent.calls.slots import Choice, slots
 from agent.jsontypes import JSONObject
 from agent.prompting import LITERAL_RULES
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from agent.calls.codes import named_codes
+from agent.calls.dates import renderings, wanted_form
 from agent.jsontypes import JSONObject
 
 SpanKind = Literal["quoted", "number", "time", "proper", "phrase"]
@@ -178,9 +180,13 @@ def numbers_in(request: str) -> list[float]:
     return values
 
 
-def grounding(value: Any, request: str, schema: JSONObject, name: str = "") -> Source:
+def grounding(
+    value: Any, request: str, schema: JSONObject, name: str = "", today: date | None = None
+) -> Source:
     """Where an argument's value came from. A flag (`open_on_sundays=True`) is grounded
-    when the request says what its name says."""
+    when the request says what its name says; a date in the form the schema asks for
+    ("2023-10-24") when the request states that day ("tomorrow", counted from `today`,
+    the machine's date when None)."""
     if value is None:
         return "ungrounded"
     if isinstance(value, bool):
@@ -209,7 +215,7 @@ def grounding(value: Any, request: str, schema: JSONObject, name: str = "") -> S
     if "default" in schema and schema["default"] == value:
         return "default"
     stated = _stated(value, request)
-    if stated:
+    if stated or isinstance(value, str) and _in_wanted_form(value, request, schema, today):
         return "request"
     if (
         isinstance(enum, list)
@@ -221,6 +227,14 @@ def grounding(value: Any, request: str, schema: JSONObject, name: str = "") -> S
     if isinstance(value, str) and value in named_codes(request):
         return "code"
     return "ungrounded"
+
+
+def _in_wanted_form(value: str, request: str, schema: JSONObject, today: date | None) -> bool:
+    form = wanted_form(schema)
+    if form is None:
+        return False
+    stretches = [(span.start, span.end) for span in _times(request)]
+    return value in renderings(request, stretches, form, today or date.today()).values()
 
 
 def _stated(value: Any, request: str) -> bool:

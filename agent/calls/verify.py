@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from agent.apicall import APICall, Expression
@@ -66,13 +67,17 @@ class Verification:
 
 
 def verify(
-    call: APICall | None, doc: APIDoc, request: str, execution: Execution | None
+    call: APICall | None,
+    doc: APIDoc,
+    request: str,
+    execution: Execution | None,
+    today: date | None = None,
 ) -> Verification:
     status = execution.status if execution is not None else "not_run"
     if call is None:
         return Verification(False, status, reason="no call was written")
     arguments = _named_arguments(call, doc)
-    sources = {name: _source(value, request, doc, name) for name, value in arguments.items()}
+    sources = {n: _source(value, request, doc, n, today) for n, value in arguments.items()}
     required = (
         set(((doc.parameters or {}).get("required")) or []) if doc.kind != "python" else set()
     )
@@ -125,7 +130,7 @@ def _named_arguments(call: APICall, doc: APIDoc) -> dict[str, Any]:
     return arguments
 
 
-def _source(value: Any, request: str, doc: APIDoc, name: str) -> Source | str:
+def _source(value: Any, request: str, doc: APIDoc, name: str, today: date | None) -> Source | str:
     if isinstance(value, Expression):
         return "ungrounded"
     if doc.kind == "python":
@@ -136,7 +141,7 @@ def _source(value: Any, request: str, doc: APIDoc, name: str) -> Source | str:
     schema = spec if isinstance(spec, dict) else {}
     if _temporal(name, schema) and not looks_temporal(value):
         return "ungrounded"  # "Rome, Italy" is in the request, but it is not a date
-    return grounding(value, request, schema, name)
+    return grounding(value, request, schema, name, today)
 
 
 def _temporal(name: str, schema: Mapping[str, Any]) -> bool:

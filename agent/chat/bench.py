@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.calls.compare import arguments_match
-from agent.calls.dataset import Case
+from agent.calls.dataset import TODAY_SAID, Case
 from agent.chat.completion import prepare, respond, task_request
 from agent.chat.schema import ChatCompletionRequest
 from agent.jsontypes import JSONObject
@@ -139,7 +139,10 @@ def _ask(pipeline: Pipeline, toolsets: ToolsetCache, case: Case, model: str) -> 
     body = ChatCompletionRequest.model_validate(
         {
             "model": "toolroute" if model == ROUTED else model,
-            "messages": [{"role": "user", "content": case.question}],
+            "messages": [
+                {"role": "system", "content": TODAY_SAID},
+                {"role": "user", "content": case.question},
+            ],
             "tools": case.tools,
         }
     )

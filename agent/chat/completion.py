@@ -39,13 +39,15 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from agent.answer import TaskRequest
+from agent.calls.dates import stated_date
 from agent.calls.plan import refer_to, stages
 from agent.calls.select import ToolChoice
 from agent.chat.conversation import Conversation, read, result_text, summary
-from agent.chat.schema import ROUTED_MODELS, ChatCompletionRequest
+from agent.chat.schema import ROUTED_MODELS, ChatCompletionRequest, ChatMessage
 from agent.errors import ConfigError
 from agent.jsontypes import JSONObject
 
@@ -77,6 +79,7 @@ class ChatTurn:
     json_object: bool = False  # response_format json_object: the content is a JSON object
     stream: bool = False
     include_usage: bool = False
+    today: date | None = None  # the date the conversation gives as today, if it does
 
     @property
     def needs_task(self) -> bool:
@@ -111,7 +114,19 @@ def prepare(body: ChatCompletionRequest, arms: Sequence[str]) -> ChatTurn:
         json_object=body.response_format is not None and body.response_format.type == "json_object",
         stream=body.stream,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        today=_stated_today(body.messages),
     )
+
+
+def _stated_today(messages: Sequence[ChatMessage]) -> date | None:
+    """The date the conversation gives as today ("Today is 2023-10-23"), as agent
+    frameworks put it in the system prompt; the latest one said wins."""
+    for message in reversed(messages):
+        if message.role in ("system", "developer", "user"):
+            stated = stated_date(message.text)
+            if stated is not None:
+                return stated
+    return None
 
 
 def _tools_and_choice(
@@ -183,7 +198,12 @@ def task_request(
     (cached by content); an invalid tool definition raises `LoaderError`."""
     toolset = toolsets.get(turn.tools) if turn.tools and toolsets is not None else None
     return TaskRequest(
-        turn.query, arm=turn.arm, toolset=toolset, owner=owner, tool_choice=turn.tool_choice
+        turn.query,
+        arm=turn.arm,
+        toolset=toolset,
+        owner=owner,
+        tool_choice=turn.tool_choice,
+        today=turn.today,
     )
 
 

@@ -217,3 +217,31 @@ def test_an_invented_value_earns_less_than_a_copied_one(
     assert invented.calls[0].verification.ungrounded_required == ["country"]  # type: ignore[union-attr]
     assert invented.reward is not None and copied.reward is not None
     assert copied.reward - invented.reward > 0.4
+
+
+def test_dates_and_codes_reach_the_call_in_the_form_its_schema_asks(
+    pipeline: Pipeline, toolsets: ToolsetCache
+) -> None:
+    """Through the chat endpoint's own code: the date the system prompt states is the
+    day "tomorrow" counts from; a named city's zone is its IANA code; both are grounded."""
+    from agent.chat.completion import prepare, task_request
+    from agent.chat.schema import ChatCompletionRequest
+
+    meeting = tool("schedule_meeting", "Schedule a meeting", date="string", timezone="string")
+    parameters = meeting["function"]["parameters"]  # type: ignore[index]
+    parameters["properties"]["date"]["description"] = "Meeting date (YYYY-MM-DD)"
+    body = ChatCompletionRequest.model_validate(
+        {
+            "model": "template",
+            "messages": [
+                {"role": "system", "content": "Today is Monday, 23 October 2023."},
+                {"role": "user", "content": "Schedule a meeting tomorrow in Tokyo time"},
+            ],
+            "tools": [meeting],
+        }
+    )
+    task = pipeline.run(task_request(prepare(body, pipeline.pool.names), toolsets))
+    (call,) = task.calls
+    assert call.arguments == {"date": "2023-10-24", "timezone": "Asia/Tokyo"}
+    assert call.verification is not None and call.verification.passed
+    assert call.verification.grounding == {"date": "request", "timezone": "code"}
