@@ -13,8 +13,9 @@ What makes a value fit an argument, in order of weight:
   "in"/"near" for `location`, "by" for `artist`) and the noun after a number ("5 days" for
   `days`, "two people" for `passengers`), matched against the argument's name and
   description;
-- its kind: quoted text for titles and text, proper names for named things, and plain
-  phrases last;
+- its kind: quoted text for titles and text, what the request dictates ("saying I'll be
+  late", "remind me to call mom") for a message or a note, proper names for named things,
+  and plain phrases last;
 - for a time zone or a currency, the standard code of what the request names
   (`America/New_York` for "New York", `USD` for "US dollars"; `agent.calls.codes`), over
   the name itself.
@@ -27,6 +28,7 @@ clearly gives.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -65,6 +67,9 @@ _CUES: dict[str, tuple[str, ...]] = {
 }
 _TEXT_NAMES = ("title", "text", "song", "word", "name", "message", "query", "phrase", "term",
                "keyword", "keywords", "question", "sentence", "content", "isbn")  # fmt: skip
+# Arguments that take what a request dictates ("saying ...", "remind me to ...").
+_DICTATED_NAMES = ("message", "text", "body", "content", "note", "notes", "reminder", "memo",
+                   "task", "subject", "title", "comment", "caption", "description")  # fmt: skip
 _PLACE_NAMES = ("location", "city", "place", "area", "address", "region", "country", "state",
                 "origin", "destination", "landmark", "venue", "from", "to")  # fmt: skip
 _TIME_NAMES = ("date", "time", "day", "when", "datetime", "schedule", "start", "end")
@@ -82,6 +87,7 @@ _TOPIC_WORDS = (
     "category",
     "theme",
 )
+_LIST_GAP = re.compile(r"\s*,?\s*(?:and|or|&)?\s*(?:in|for|at|of|on|to|from)?\s*", re.IGNORECASE)
 _MIN_OPTIONAL = 2.0  # an optional argument is filled only from this score up
 _MIN_REQUIRED = 0.5
 _OTHER_VALUE = 0.5  # how much better a span must fit a taken argument to be its second value
@@ -118,9 +124,7 @@ def _in_order(choice: Choice, place: float, length: int) -> Choice:
     if choice.span is None:
         return choice
     where = choice.span[0] / max(1, length)
-    return Choice(
-        choice.value, choice.score + 0.2 * (1 - abs(where - place)), choice.span, choice.code
-    )
+    return replace(choice, score=choice.score + 0.2 * (1 - abs(where - place)))
 
 
 def fill(
@@ -164,9 +168,10 @@ def assign(
          for i, choice in enumerate(options)),
         key=lambda item: (-item[0], item[1], item[2]),
     )  # fmt: skip
-    # Each span's best score over every argument: a value that fits a taken argument much
-    # better than this one is another value for that argument ("the weather in Paris and
-    # in Rome": a second city, asked for by a second call), not this argument's value.
+    # Each span's best score over every argument: a value joined to a taken argument's
+    # value that fits that argument much better than this one is another value for it
+    # ("the weather in Paris and in Rome": a second city, asked for by a second call), not
+    # this argument's value.
     best_for_span: dict[tuple[bool, int, int], tuple[float, str]] = {}
     for score, name, _, choice in pairs:
         place = _place(choice)
@@ -186,7 +191,12 @@ def assign(
         if any(_clash(place, other) for other in used):
             continue
         best_score, best_name = best_for_span[place]
-        if best_name != name and best_name in chosen and best_score - score > _OTHER_VALUE:
+        if (
+            best_name != name
+            and best_name in chosen
+            and best_score - score > _OTHER_VALUE
+            and _joined(request, chosen[best_name].span, choice.span)
+        ):
             continue
         chosen[name] = choice
         used.append(place)
@@ -222,9 +232,7 @@ def _rank(
         # one the words do not fix stays as written, for the verifier to judge.
         times = [(s.start, s.end) for s in found if s.kind == "time"]
         rendered = renderings(request, times, form, today)
-        choices = [
-            Choice(rendered[c.span], c.score, c.span) if c.span in rendered else c for c in choices
-        ]
+        choices = [replace(c, value=rendered[c.span]) if c.span in rendered else c for c in choices]
     return sorted(choices + codes, key=lambda c: -c.score)
 
 
@@ -256,6 +264,10 @@ def _score(slot: Slot, span: Span, operation: frozenset[str] = frozenset()) -> C
         return None
     if span.kind == "number" and not _names_an_id(slot):
         return None
+    if not _may_be_a_value(slot, span, operation):
+        return None
+    if span.kind == "clause":
+        return _dictated(slot, span)
     score = 1.0 + _cue_score(slot, span)
     name = slot.name.lower()
     if span.kind == "quoted":
@@ -292,14 +304,36 @@ def _score(slot: Slot, span: Span, operation: frozenset[str] = frozenset()) -> C
             score -= 0.5  # places are named ("Oslo") or cued ("in the city centre")
     if span.kind != "time" and any_of(slot.words, ("date", "time")) and "zone" not in name:
         score -= 1.5
-    words = set(stems(span.text)) - STOPWORDS
-    if words and words <= operation | slot.name_words:
-        # It names what the function does ("the latest news") or the argument itself
-        # ("my current location": the value is "current"), not a value.
-        score -= 1.5
     if set(span.before) & _TOPIC_CUES and any_of(slot.words, _TOPIC_WORDS):
         score += 2.0  # "related to technology", "about jazz"
     return Choice(span.value if span.kind != "proper" else span.text, score, (span.start, span.end))
+
+
+def _may_be_a_value(slot: Slot, span: Span, operation: frozenset[str]) -> bool:
+    """Whether a span can be a string argument's value at all. Not: words that only point
+    at a value ("a specific gene", "a given organism"); what the function does or the
+    argument's own name ("the latest news headlines", "by its ISBN", "my current
+    location"); the noun a number counts ("for the past 14 days"), unless the argument is
+    a unit; a plain phrase for an identifier ("the team meeting" for `meeting_id`). An
+    argument with no value left is one the request does not give: the arm declines or
+    asks an LLM, instead of calling with a word that is certainly wrong."""
+    words = set(stems(span.text)) - STOPWORDS
+    if not words or words <= operation | slot.name_words:
+        return False
+    if span.kind != "phrase":
+        return True
+    if _follows_number(span) and "unit" not in slot.words:
+        return False
+    return not _names_an_id(slot)
+
+
+def _dictated(slot: Slot, span: Span) -> Choice | None:
+    """Dictated words are one value, for a message-like argument only; the whole stretch
+    a little over the one without its trailing time ("call mom" when a time argument
+    takes "at 5 PM"; "meet me at 5 PM" when none does)."""
+    if not any_of(slot.words, _DICTATED_NAMES):
+        return None
+    return Choice(span.value, 4.0 + 0.001 * (span.end - span.start), (span.start, span.end))
 
 
 def _number(slot: Slot, span: Span) -> Choice | None:
@@ -432,6 +466,16 @@ def _flag(slot: Slot, request: str) -> list[Choice]:
 
 def _names_an_id(slot: Slot) -> bool:
     return any_of(slot.words, ("id", "code", "number", "zip", "isbn", "phone", "year", "pin"))
+
+
+def _joined(request: str, first: tuple[int, int] | None, other: tuple[int, int] | None) -> bool:
+    """Whether a list joins two values ("Paris and in Rome", "Paris, Rome"): the words
+    between them are only "and"/"or"/a comma, and a preposition."""
+    if first is None or other is None:
+        return False
+    (a_start, a_end), (b_start, b_end) = sorted([first, other])
+    gap = request[a_end:b_start]
+    return bool(gap.strip()) and _LIST_GAP.fullmatch(gap) is not None
 
 
 def _place(choice: Choice) -> tuple[bool, int, int] | None:

@@ -2,10 +2,11 @@
 
 `spans(request)` finds every value a request gives, with where it stands: quoted text,
 numbers (digits, number words, percentages, money), dates and times, proper names
-("San Diego, California", "Ed Sheeran") and the phrases after cue words ("for science
-fiction", "related to technology"). Each span keeps the words around it (`before`, `after`),
-which the filler uses to tell `origin` ("from Los Angeles") from `destination` ("to New
-York"), or `days` ("5 days") from `passengers` ("two people").
+("San Diego, California", "Ed Sheeran"), the phrases after cue words ("for science
+fiction", "related to technology"), and what the request dictates ("saying I'll be
+late"). Each span keeps the words around it (`before`, `after`), which the filler uses to
+tell `origin` ("from Los Angeles") from `destination` ("to New York"), or `days` ("5
+days") from `passengers` ("two people").
 
 `grounding(value, request, schema)` says where an argument's value came from: the request,
 an enum member, the schema's default, the standard code of something the request names
@@ -20,11 +21,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from agent.calls.clauses import dictated
 from agent.calls.codes import named_codes
 from agent.calls.dates import renderings, wanted_form
 from agent.jsontypes import JSONObject
 
-SpanKind = Literal["quoted", "number", "time", "proper", "phrase"]
+SpanKind = Literal["quoted", "number", "time", "proper", "phrase", "clause"]
 Source = Literal["request", "enum", "default", "code", "ungrounded"]
 
 _NUMBER_WORDS = {
@@ -50,12 +52,15 @@ _BREAKS = frozenset(
     was were it its this these those me my i you your our their please can could would
     should will shall do does did not""".split()
 )
+# Words a command's object starts with: the word before them opens a command.
+_COMMAND_OBJECTS = frozenset("a an the my me our us your this these those all some".split())
 # Opening words of requests: imperatives, not names, when capitalised at the start.
 _IMPERATIVES = frozenset(
     """find get book search show tell give list calculate compute convert translate order
     set schedule reschedule check look make create send play recommend determine identify
     retrieve fetch invite simulate generate estimate predict what how which who where when
-    is are can could would please i we let""".split()
+    is are can could would please i we let text message email remind notify ping call
+    post share add remove delete cancel update buy sell reserve open close start stop""".split()
 )
 # Words a sentence starts with that are capitalised only for that reason ("A forecast for
 # Oslo"): never a name on their own ("The Hague" still is one).
@@ -101,6 +106,7 @@ def spans(request: str) -> list[Span]:
     found += _times(request)
     found += _proper_names(request)
     found += _phrases(request)
+    found += _clauses(request, [(s.start, s.end) for s in found if s.kind == "time"])
     unique: dict[tuple[str, str], Span] = {}
     for span in found:
         unique.setdefault((span.kind, normalise(span.text)), span)
@@ -264,6 +270,17 @@ def _context(request: str, start: int, end: int) -> tuple[tuple[str, ...], tuple
     return tuple(before), tuple(after)
 
 
+def _clauses(request: str, times: list[tuple[int, int]]) -> list[Span]:
+    """What the request dictates ("saying I'll be late", "remind me to call mom"):
+    `agent.calls.clauses`."""
+    found = []
+    for start, end in dictated(request, times):
+        before, after = _context(request, start, end)
+        text = request[start:end]
+        found.append(Span("clause", text, text, start, end, before, after))
+    return found
+
+
 def _quoted(request: str) -> list[Span]:
     found = []
     for match in _QUOTED.finditer(request):
@@ -348,9 +365,7 @@ def _proper_names(request: str) -> list[Span]:
     runs: list[tuple[int, int]] = []
     i = 0
     while i < len(tokens):
-        opens_sentence = i == 0 or bool(
-            re.search(r"[.?!]", request[tokens[i - 1].end() : tokens[i].start()])
-        )
+        opens_sentence = _opens_sentence(request, tokens, i)
         word = tokens[i].group(0).lower()
         if _capitalised(tokens[i].group(0)) and not (
             opens_sentence and _stem_of_contraction(word) in _IMPERATIVES
@@ -368,7 +383,8 @@ def _proper_names(request: str) -> list[Span]:
                 and request[tokens[j].end() : tokens[j + 1].start()] in (" ", "")
             ):
                 j += 1
-            if not (j == i and opens_sentence and word in _OPENING_WORDS):
+            alone_at_start = j == i and opens_sentence
+            if not (alone_at_start and (word in _OPENING_WORDS or _opens_a_command(tokens, i))):
                 runs.append((tokens[i].start(), tokens[j].end()))
             i = j + 1
         else:
@@ -386,6 +402,20 @@ def _proper_names(request: str) -> list[Span]:
         before, after = _context(request, start, end)
         found.append(Span("proper", text, text, start, end, before, after))
     return found
+
+
+def _opens_sentence(request: str, tokens: list[re.Match[str]], index: int) -> bool:
+    return index == 0 or bool(
+        re.search(r"[.?!]", request[tokens[index - 1].end() : tokens[index].start()])
+    )
+
+
+def _opens_a_command(tokens: list[re.Match[str]], index: int) -> bool:
+    """A sentence's first word followed by an article or a pronoun ("Classify a given
+    organism", "Move the meeting", "Remind me"): a verb, whether or not it is one of
+    `_IMPERATIVES`; a name goes on differently ("Paris is", "Oslo weather")."""
+    following = tokens[index + 1].group(0).lower() if index + 1 < len(tokens) else ""
+    return following in _COMMAND_OBJECTS
 
 
 def _stem_of_contraction(word: str) -> str:
@@ -406,6 +436,8 @@ def _phrases(request: str) -> list[Span]:
         word = _stem_of_contraction(token.group(0).lower())
         if word in _BREAKS or word in _IMPERATIVES or re.fullmatch(r"[\d.,/]+", word):
             continue  # numbers are `number` spans
+        if _opens_sentence(request, tokens, index) and _opens_a_command(tokens, index):
+            continue  # "Classify a given organism": the command, not a value
         end_index = index
         while (
             end_index + 1 < len(tokens)
@@ -414,10 +446,31 @@ def _phrases(request: str) -> list[Span]:
             and request[tokens[end_index].end() : tokens[end_index + 1].start()] == " "
         ):
             end_index += 1
+        # Cut at four words, a phrase does not run on to a break ("York Times best-selling
+        # non-fiction" of "New York Times best-selling non-fiction books").
+        capped = (
+            end_index + 1 < len(tokens)
+            and tokens[end_index + 1].group(0).lower() not in _BREAKS
+            and request[tokens[end_index].end() : tokens[end_index + 1].start()] == " "
+        )
+        if index > 0 and _same_name(request, tokens[index - 1], token):
+            continue  # "York Times ..." starts inside "New York Times"
         for last in range(index, end_index + 1):
+            if last + 1 < len(tokens) and _same_name(request, tokens[last], tokens[last + 1]):
+                continue  # "... New York" ends inside it
             start, end = token.start(), tokens[last].end()
             before, after = _context(request, start, end)
             text = request[start:end]
-            whole = last == end_index  # runs on to a break, or the end of the request
+            whole = last == end_index and not capped  # runs on to a break, or the end
             found.append(Span("phrase", text, text, start, end, before, after, whole=whole))
     return found
+
+
+def _same_name(request: str, left: re.Match[str], right: re.Match[str]) -> bool:
+    """Two adjacent capitalised words, one name ("New York"): a phrase starts or ends at
+    its edges, not inside it."""
+    return (
+        _capitalised(left.group(0))
+        and _capitalised(right.group(0))
+        and request[left.end() : right.start()] == " "
+    )

@@ -87,6 +87,136 @@ def test_a_second_value_of_a_filled_argument_is_not_another_arguments_value() ->
     assert fill(schema, "What is the weather in Paris and in Rome?") == {"city": "Paris"}
 
 
+@pytest.mark.parametrize(
+    ("schema", "request_text", "about"),
+    [
+        # words that only point at a value
+        (
+            {"properties": {"gene_id": {"type": "string"}}},
+            "Get the sequence of a specific gene",
+            "",
+        ),
+        ({"properties": {"organism_name": {"type": "string"}}}, "Classify a given organism", ""),
+        # the argument's own name
+        ({"properties": {"isbn": {"type": "string"}}}, "Summarise a book by its ISBN", ""),
+        # what the function does
+        (
+            {"properties": {"symbol": {"type": "string"}, "days": {"type": "integer"}}},
+            "The moving average of a stock price for the past 30 days",
+            "stock_moving_average Moving average of a stock price",
+        ),
+        # the noun a number counts
+        (
+            {"properties": {"symbol": {"type": "string"}, "days": {"type": "integer"}}},
+            "Get the volatility of a stock over 14 days",
+            "stock_volatility Volatility of a stock",
+        ),
+        # a plain phrase for an identifier
+        ({"properties": {"meeting_id": {"type": "string"}}}, "Move the team meeting", ""),
+    ],
+)
+def test_words_that_are_not_values_fill_no_string_argument(
+    schema: JSONObject, request_text: str, about: str
+) -> None:
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    every_one_required: JSONObject = {**schema, "type": "object", "required": list(properties)}
+    filled = fill(every_one_required, request_text, about)
+    assert all(not isinstance(value, str) for value in filled.values()), filled
+
+
+def test_an_optional_argument_is_not_filled_with_what_the_function_does() -> None:
+    schema: JSONObject = {
+        "type": "object",
+        "properties": {
+            "news_source": {"type": "string", "description": "The news source"},
+            "category": {"type": "string", "description": "The category of news"},
+        },
+        "required": ["news_source"],
+    }
+    about = "news_get_headlines Retrieve the latest news headlines from a news source."
+    assert fill(schema, "Get the latest news headlines from CNN.", about) == {"news_source": "CNN"}
+
+
+def test_identifiers_and_units_still_come_from_the_request() -> None:
+    schema: JSONObject = {
+        "type": "object",
+        "properties": {
+            "meeting_id": {"type": "string"},
+            "distance": {"type": "number"},
+            "unit": {"type": "string"},
+        },
+        "required": ["meeting_id", "distance", "unit"],
+    }
+    filled = fill(schema, "Move meeting 'MTG-42' by 10 miles")
+    assert filled == {"meeting_id": "MTG-42", "distance": 10, "unit": "miles"}
+
+
+MESSAGE: JSONObject = {
+    "type": "object",
+    "properties": {
+        "recipient": {"type": "string"},
+        "message": {"type": "string", "description": "The message text"},
+    },
+    "required": ["recipient", "message"],
+}
+REMINDER: JSONObject = {
+    "type": "object",
+    "properties": {
+        "time": {"type": "string"},
+        "note": {"type": "string", "description": "What to be reminded of"},
+    },
+    "required": ["time", "note"],
+}
+
+
+@pytest.mark.parametrize(
+    ("schema", "request_text", "expected"),
+    [
+        (
+            MESSAGE,
+            "Send a message to John saying I'll be late for dinner",
+            {"recipient": "John", "message": "I'll be late for dinner"},
+        ),
+        (
+            MESSAGE,
+            "Text Mary that the meeting moved to 3 PM",
+            {"recipient": "Mary", "message": "the meeting moved to 3 PM"},
+        ),
+        (
+            MESSAGE,
+            "Tell Bob: the build is green",
+            {"recipient": "Bob", "message": "the build is green"},
+        ),
+        (
+            MESSAGE,
+            "Message Alice with 'see you soon'",
+            {"recipient": "Alice", "message": "see you soon"},
+        ),
+        # the time goes to the time argument, the rest to the note
+        (REMINDER, "Remind me to call mom at 5 PM", {"time": "5 PM", "note": "call mom"}),
+        (
+            REMINDER,
+            "Set a reminder at 9 AM to take my pills",
+            {"time": "9 AM", "note": "take my pills"},
+        ),
+    ],
+)
+def test_what_the_request_dictates_is_one_value_for_a_message(
+    schema: JSONObject, request_text: str, expected: dict[str, object]
+) -> None:
+    assert fill(schema, request_text, "send_message Send a text message or a reminder") == expected
+
+
+def test_dictated_words_fill_no_other_kind_of_argument() -> None:
+    schema: JSONObject = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    }
+    assert fill(schema, "Text Ana saying it rains in Oslo") == {"city": "Oslo"}
+
+
 def test_candidates_rank_grounded_values_for_each_argument() -> None:
     options = candidates(FLIGHT, "Fly from Boston to Denver on 2024-05-01")
     assert options["origin"][0].value == "Boston"
