@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.calls.grounding import normalise
+from agent.calls.spans import normalise
 from agent.jsontypes import JSONObject
 
 

@@ -34,8 +34,9 @@ from typing import Any
 
 from agent.calls.codes import NamedCode, currency_codes, timezone_codes
 from agent.calls.dates import renderings, wanted_form
-from agent.calls.grounding import Span, normalise, spans
+from agent.calls.members import enum_members, flag, listed_items
 from agent.calls.slots import STOPWORDS, Choice, Slot, any_of, slots, stems
+from agent.calls.spans import Span, spans
 from agent.jsontypes import JSONObject
 
 # Cue words before a value, and the argument words they point to.
@@ -211,12 +212,12 @@ def _rank(
     slot: Slot, found: list[Span], request: str, operation: frozenset[str], today: date
 ) -> list[Choice]:
     if slot.type == "boolean":
-        return _flag(slot, request)
+        return flag(slot, request)
     if slot.type == "array":
         return _list(slot, found, request)
     enum = slot.schema.get("enum")
     if isinstance(enum, list) and enum:
-        return _enum(slot, enum, request)
+        return enum_members(slot, enum, request)
     choices = [c for c in (_score(slot, span, operation) for span in found) if c is not None]
     codes = _codes(slot, request) if slot.type == "string" else []
     if codes:
@@ -344,7 +345,7 @@ def _number(slot: Slot, span: Span) -> Choice | None:
         value = round(float(value) / 100, 10)  # "5%" is 0.05 for an interest rate
     if slot.type == "integer" and not float(value).is_integer():
         return None
-    score = 1.0 + _cue_score(slot, span)
+    score = 1.0 + _cue_score(slot, span) + _named_score(slot, span)
     if span.percent:
         score += 2.0 if any_of(slot.words, _RATE_NAMES + _PERCENT_NAMES) else -1.0
     if span.money:
@@ -379,6 +380,11 @@ def _number(slot: Slot, span: Span) -> Choice | None:
     return Choice(value, score, (span.start, span.end))
 
 
+def _named_score(slot: Slot, span: Span) -> float:
+    """ "a=2, b=-5": a value written after the argument's own name and "=" is its value."""
+    return 4.0 if span.named and span.named.lower() == slot.name.lower() else 0.0
+
+
 def _cue_score(slot: Slot, span: Span) -> float:
     """How well the words around a span point at this slot: the content words right
     before it ("rate of 5%": `rate`) and right after it, up to a break ("5 days": `days`;
@@ -404,27 +410,12 @@ def _follows_number(span: Span) -> bool:
     return bool(span.before) and bool(re.fullmatch(r"\d[\d.,]*", span.before[-1]))
 
 
-def _enum(slot: Slot, members: list[Any], request: str) -> list[Choice]:
-    asked = f" {normalise(request)} "
-    choices = []
-    for member in members:
-        text = normalise(str(member))
-        words = text.split()
-        if text and f" {text} " in asked:
-            choices.append(Choice(member, 4.0))
-        elif words and all(f" {w} " in asked or f" {w.rstrip('s')} " in asked for w in words):
-            choices.append(Choice(member, 3.0))
-        elif words and any(f" {w} " in asked for w in words if len(w) > 3):
-            choices.append(Choice(member, 1.0))
-    return sorted(choices, key=lambda c: -c.score)
-
-
 def _list(slot: Slot, found: list[Span], request: str) -> list[Choice]:
     """An array: the enum members the request names, or the items it lists."""
     item = slot.item_schema
     enum = item.get("enum")
     if isinstance(enum, list) and enum:
-        named = [c for c in _enum(slot, enum, request) if c.score >= 3.0]
+        named = [c for c in enum_members(slot, enum, request) if c.score >= 3.0]
         return [Choice([c.value for c in named], 3.0)] if named else []
     item_slot = Slot(
         slot.name,
@@ -435,33 +426,8 @@ def _list(slot: Slot, found: list[Span], request: str) -> list[Choice]:
     if item_slot.type in ("integer", "number"):
         numbers = [c for c in (_number(item_slot, s) for s in found) if c is not None]
         return [Choice([c.value for c in numbers], 1.5)] if numbers else []
-    listed = _enumeration(request)
+    listed = listed_items(request)
     return [Choice(listed, 2.0)] if listed else []
-
-
-def _enumeration(request: str) -> list[str]:
-    """Items a request lists ("potato chips and chocolate", "Apple, Google and Amazon")."""
-    item = r"(?:[\w'-]+ ){0,2}[\w'-]+"
-    match = re.search(rf"({item})(?:, {item})*,? and ({item})", request)
-    if not match:
-        return []
-    items = [i.strip() for i in re.split(r",\s*(?:and\s+)?|\s+and\s+", match.group(0))]
-    names = [re.findall(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*", item) for item in items]
-    if all(len(found) == 1 for found in names):
-        return [found[0] for found in names]  # "a meeting with John and Jane for ...": names
-    return [item for item in items if item]
-
-
-def _flag(slot: Slot, request: str) -> list[Choice]:
-    """A boolean is true when the request asks for what its name says ("open on Sundays"
-    for `open_on_sundays`); otherwise it is left out."""
-    name_words = [
-        w for w in stems(slot.name) if w not in ("is", "has", "include", "with", "should")
-    ]
-    asked = set(stems(request))
-    if name_words and sum(w in asked for w in name_words) / len(name_words) >= 0.6:
-        return [Choice(True, 3.0)]
-    return []
 
 
 def _names_an_id(slot: Slot) -> bool:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agent.calls.grounding import Span, normalise, spans
+from agent.calls.spans import Span, normalise, spans
 
 # Verbs that open a request of their own after "and"/"then".
 _VERBS = frozenset(

@@ -39,8 +39,8 @@ from agent.calls.grounding import (
     is_named,
     looks_temporal,
     named_spans,
-    normalise,
 )
+from agent.calls.spans import normalise
 from agent.executor import Execution
 from agent.jsontypes import JSONObject
 from apidb import APIDoc

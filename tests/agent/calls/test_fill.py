@@ -32,6 +32,15 @@ FLIGHT: JSONObject = {
 }
 
 
+def _numbers(*names: str) -> JSONObject:
+    """A schema of required numbers."""
+    return {
+        "type": "object",
+        "properties": {name: {"type": "number"} for name in names},
+        "required": list(names),
+    }
+
+
 @pytest.mark.parametrize(
     ("schema", "request_text", "expected"),
     [
@@ -63,6 +72,40 @@ FLIGHT: JSONObject = {
             },
             "What is the interest on $1,000 at a rate of 5%?",
             {"principal": 1000, "rate": 0.05},
+        ),
+        # a value written after the argument's name, and a minus sign (not a hyphen)
+        (
+            _numbers("a", "b", "c"),
+            "Solve the quadratic equation with coefficients a=2, b=-5, c=3",
+            {"a": 2, "b": -5, "c": 3},
+        ),
+        (_numbers("temperature"), "Convert -40 degrees Celsius to Kelvin", {"temperature": -40}),
+        (_numbers("year"), "Sales of COVID-19 tests in 2021", {"year": 2021}),
+        # a unit's letters and exponent are no scale and no value; "$5m" is five million
+        (
+            _numbers("mass", "acceleration"),
+            "Force on a 10 kg object accelerating at 9.8 m/s^2",
+            {"mass": 10, "acceleration": 9.8},
+        ),
+        (_numbers("amount"), "Invest $5m in bonds", {"amount": 5_000_000}),
+        # a possessive is the name without its 's
+        (
+            {
+                "type": "object",
+                "properties": {"company": {"type": "string"}},
+                "required": ["company"],
+            },
+            "What was Tesla's revenue last year?",
+            {"company": "Tesla"},
+        ),
+        # an enum member the request names in another form
+        (
+            {
+                "type": "object",
+                "properties": {"mode": {"type": "string", "enum": ["driving", "walking"]}},
+            },
+            "How long is it to walk there?",
+            {"mode": "walking"},
         ),
     ],
 )
