@@ -245,3 +245,48 @@ def test_dates_and_codes_reach_the_call_in_the_form_its_schema_asks(
     assert call.arguments == {"date": "2023-10-24", "timezone": "Asia/Tokyo"}
     assert call.verification is not None and call.verification.passed
     assert call.verification.grounding == {"date": "request", "timezone": "code"}
+
+
+def test_a_dictated_message_reaches_the_call_whole(
+    pipeline: Pipeline, toolsets: ToolsetCache
+) -> None:
+    """Through the chat endpoint's own code: what the user dictates after "saying" is
+    the message, and the recipient is the name before it."""
+    from agent.chat.completion import prepare, task_request
+    from agent.chat.schema import ChatCompletionRequest
+
+    send = tool("send_message", "Send a text message", recipient="string", message="string")
+    body = ChatCompletionRequest.model_validate(
+        {
+            "model": "template",
+            "messages": [{"role": "user", "content": "Send a message to John saying I'll be late"}],
+            "tools": [send],
+        }
+    )
+    task = pipeline.run(task_request(prepare(body, pipeline.pool.names), toolsets))
+    (call,) = task.calls
+    assert call.arguments == {"recipient": "John", "message": "I'll be late"}
+    assert call.verification is not None and call.verification.passed
+
+
+def test_the_template_makes_no_call_with_a_word_that_is_no_value(
+    pipeline: Pipeline, toolsets: ToolsetCache
+) -> None:
+    """ "A specific gene" names no gene: the template arm's call would be
+    `gene_id='specific'`; it makes none, and the request is left to an LLM arm."""
+    from agent.chat.completion import prepare, task_request
+    from agent.chat.schema import ChatCompletionRequest
+
+    gene = tool("gene_get_sequence", "Retrieve the DNA sequence of a gene", gene_id="string")
+    body = ChatCompletionRequest.model_validate(
+        {
+            "model": "template",
+            "messages": [
+                {"role": "user", "content": "Retrieve the DNA sequence of a specific gene"}
+            ],
+            "tools": [gene],
+        }
+    )
+    task = pipeline.run(task_request(prepare(body, pipeline.pool.names), toolsets))
+    assert not any(call.arguments.get("gene_id") == "specific" for call in task.calls)
+    assert task.execution is None or task.execution.status != "ok"
