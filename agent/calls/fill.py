@@ -318,6 +318,8 @@ def _may_be_a_value(slot: Slot, span: Span, operation: frozenset[str]) -> bool:
     a unit; a plain phrase for an identifier ("the team meeting" for `meeting_id`). An
     argument with no value left is one the request does not give: the arm declines or
     asks an LLM, instead of calling with a word that is certainly wrong."""
+    if span.kind == "quoted":
+        return True  # quoted on purpose: "define the word 'define'"
     words = set(stems(span.text)) - STOPWORDS
     if not words or words <= operation | slot.name_words:
         return False

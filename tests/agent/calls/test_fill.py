@@ -181,6 +181,16 @@ def test_an_optional_argument_is_not_filled_with_what_the_function_does() -> Non
     assert fill(schema, "Get the latest news headlines from CNN.", about) == {"news_source": "CNN"}
 
 
+def test_quoted_text_is_a_value_even_when_it_names_the_function() -> None:
+    schema: JSONObject = {
+        "type": "object",
+        "properties": {"word": {"type": "string"}},
+        "required": ["word"],
+    }
+    about = "dictionary_define Define a word"
+    assert fill(schema, "Define the word 'define'", about) == {"word": "define"}
+
+
 def test_identifiers_and_units_still_come_from_the_request() -> None:
     schema: JSONObject = {
         "type": "object",
