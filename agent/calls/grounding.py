@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from agent.calls.codes import named_codes
 from agent.calls.dates import renderings, wanted_form
+from agent.calls.members import how_named
 from agent.calls.spans import (
     DAYS,
     MONTHS,
@@ -167,7 +168,6 @@ def _stated(value: Any, request: str) -> bool:
 
 
 def _enum_named(member: Any, request: str) -> bool:
-    """Whether the request names an enum member (all its words, any order)."""
-    words = normalise(str(member)).split()
-    asked = set(normalise(request).split())
-    return bool(words) and all(w in asked or w.rstrip("s") in asked for w in words)
+    """Whether the request names an enum member: every word of it, in any order and
+    form (`agent.calls.members.how_named`)."""
+    return how_named(member, request) >= 2.5

@@ -12,23 +12,29 @@ from agent.calls.spans import normalise
 
 
 def enum_members(slot: Slot, members: list[Any], request: str) -> list[Choice]:
-    """The members the request names: whole (4), every word (3), every word in another
-    form (2.5), or one long word of it (1), best first."""
+    """The members the request names, best first (`how_named`)."""
+    scored = [Choice(member, how_named(member, request)) for member in members]
+    return sorted((c for c in scored if c.score > 0), key=lambda c: -c.score)
+
+
+def how_named(member: Any, request: str) -> float:
+    """How the request names an enum member: whole (4), every word (3), every word in
+    another form (2.5: "walk" for `walking`), one long word of it (1), or not (0). The
+    filler ranks by it and grounding judges by it, so the two never disagree."""
     asked = f" {normalise(request)} "
-    asked_stems = {word_stem(w) for w in asked.split()}
-    choices = []
-    for member in members:
-        text = normalise(str(member))
-        words = text.split()
-        if text and f" {text} " in asked:
-            choices.append(Choice(member, 4.0))
-        elif words and all(f" {w} " in asked or f" {w.rstrip('s')} " in asked for w in words):
-            choices.append(Choice(member, 3.0))
-        elif words and all(word_stem(w) in asked_stems for w in words):
-            choices.append(Choice(member, 2.5))  # "walk" for `walking`, "drive" for `driving`
-        elif words and any(f" {w} " in asked for w in words if len(w) > 3):
-            choices.append(Choice(member, 1.0))
-    return sorted(choices, key=lambda c: -c.score)
+    text = normalise(str(member))
+    words = text.split()
+    if not words:
+        return 0.0
+    if f" {text} " in asked:
+        return 4.0
+    if all(f" {w} " in asked or f" {w.rstrip('s')} " in asked for w in words):
+        return 3.0
+    if all(word_stem(w) in {word_stem(a) for a in asked.split()} for w in words):
+        return 2.5
+    if any(f" {w} " in asked for w in words if len(w) > 3):
+        return 1.0
+    return 0.0
 
 
 def word_stem(word: str) -> str:

@@ -21,16 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agent.calls.spans import Span, normalise, spans
+from agent.calls.spans import COMMAND_VERBS, Span, normalise, spans
 
-# Verbs that open a request of their own after "and"/"then".
-_VERBS = frozenset(
-    """find get book search show tell give list calculate compute convert translate order
-    set schedule reschedule check look make create send email mail message text call play
-    recommend determine identify retrieve fetch invite simulate generate estimate predict
-    add remove delete cancel update buy sell reserve post share notify remind open close
-    start stop turn lookup look""".split()
-)
 _SPLIT = re.compile(r"(?:,\s*|\s+)(?:and\s+then|and|then|also)\s+|;\s*", re.IGNORECASE)
 
 
@@ -74,7 +66,11 @@ def _part_spans(request: str) -> list[tuple[int, int]]:
     start = 0
     for match in _SPLIT.finditer(request):
         following = request[match.end() :].split(maxsplit=1)
-        if following and following[0].lower().strip(",.") in _VERBS and match.start() > start:
+        if (
+            following
+            and following[0].lower().strip(",.") in COMMAND_VERBS
+            and match.start() > start
+        ):
             found.append(_trimmed(request, start, match.start()))
             start = match.end()
     found.append(_trimmed(request, start, len(request)))

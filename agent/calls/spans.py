@@ -42,13 +42,18 @@ _BREAKS = frozenset(
 )
 # Words a command's object starts with: the word before them opens a command.
 _COMMAND_OBJECTS = frozenset("a an the my me our us your this these those all some".split())
-# Opening words of requests: imperatives, not names, when capitalised at the start.
-_IMPERATIVES = frozenset(
+# Verbs that open a command: never a name when capitalised at a sentence's start, and
+# the start of a request of its own after "and"/"then" (`agent.calls.plan`).
+COMMAND_VERBS = frozenset(
     """find get book search show tell give list calculate compute convert translate order
-    set schedule reschedule check look make create send play recommend determine identify
-    retrieve fetch invite simulate generate estimate predict what how which who where when
-    is are can could would please i we let text message email remind notify ping call
-    post share add remove delete cancel update buy sell reserve open close start stop""".split()
+    set schedule reschedule check look make create send email mail message text call play
+    recommend determine identify retrieve fetch invite simulate generate estimate predict
+    add remove delete cancel update buy sell reserve post share notify remind ping open
+    close start stop turn lookup""".split()
+)
+# Opening words of requests that are no names either: commands and question words.
+_IMPERATIVES = COMMAND_VERBS | frozenset(
+    "what how which who where when is are can could would please i we let".split()
 )
 # Words a sentence starts with that are capitalised only for that reason ("A forecast for
 # Oslo"): never a name on their own ("The Hague" still is one).

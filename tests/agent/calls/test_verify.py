@@ -36,6 +36,8 @@ OK = Execution("ok", "arguments valid")
         (3, "a three day forecast", {}, "request"),
         (0.05, "at a rate of 5%", {}, "request"),
         ("fahrenheit", "in Fahrenheit", {"enum": ["celsius", "fahrenheit"]}, "request"),
+        ("walking", "how long to walk there", {"enum": ["driving", "walking"]}, "enum"),
+        ("driving", "how long to walk there", {"enum": ["driving", "walking"]}, "ungrounded"),
         ("celsius", "weather in Oslo", {"default": "celsius"}, "default"),
         ("Bergen", "weather in Oslo", {}, "ungrounded"),
         (7, "weather in Oslo", {}, "ungrounded"),
